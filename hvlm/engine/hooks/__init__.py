@@ -1,0 +1,8 @@
+from .progress_bar_hook import ProgressBarHook
+from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
+from .skipped_video_hook import SkippedVideoHook
+
+__all__ = [
+    'ProgressBarHook', 'RNGStateHook', 'SkippedVideoHook', 'get_rng_state',
+    'set_rng_state'
+]

@@ -1,0 +1,3 @@
+from .hvlm_runner import HVLMRunner
+
+__all__ = ['HVLMRunner']

@@ -1,0 +1,103 @@
+"""mmengine's Runner with what hvlm users need on top."""
+import copy
+import datetime
+import logging
+from typing import Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
+
+from hvlm.registry import RUNNERS
+from hvlm.utils.config import check_config, share_vocabulary
+from hvlm.utils.dist import init_cpu_dist
+from hvlm.utils.setup_env import register_all_modules
+
+# Hooks every hvlm run gets unless the config already lists them.
+DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook')
+
+# Multi-line INFO records that mmengine prints at every start; they stay in
+# the log file but are kept off the terminal.
+_VERBOSE_PREFIXES = ('\n------------------------------------------------'
+                     '------------\nSystem environment', 'Config:\n',
+                     'Hooks will be executed', 'Distributed training is not',
+                     'paramwise_options')
+
+
+class _TerminalQuietFilter(logging.Filter):
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not message.startswith(_VERBOSE_PREFIXES)
+
+
+@RUNNERS.register_module()
+class HVLMRunner(Runner):
+    """The Runner that ``tools/train.py`` and ``tools/test.py`` build.
+
+    On top of mmengine's Runner, before anything is built:
+
+    - the config is checked (:func:`hvlm.utils.config.check_config`):
+      misspelled top-level keys are warned about, unknown ``type`` names fail
+      with their config key and the closest registered names;
+    - val/test datasets share the training split's vocabularies
+      (:func:`hvlm.utils.config.share_vocabulary`);
+    - several processes without a GPU get a gloo process group and a DDP
+      wrapper with ``device_ids=None`` (:mod:`hvlm.utils.dist`);
+    - ``RNGStateHook``, ``SkippedVideoHook`` and ``ProgressBarHook`` are
+      added; and the environment/config/hook dumps stay in the log file
+      instead of filling the terminal.
+
+    Select it with ``runner_type = 'HVLMRunner'`` (set in
+    ``configs/_base_/default_runtime.py``).
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg: Union[Config, ConfigDict]) -> 'HVLMRunner':
+        cfg = copy.deepcopy(cfg)
+        register_all_modules(init_default_scope=False)
+        check_config(cfg)
+        share_vocabulary(cfg)
+
+        launcher = cfg.get('launcher', 'none')
+        dist_cfg = (cfg.get('env_cfg') or {}).get('dist_cfg') or {}
+        timeout = dist_cfg.get('timeout')
+        if init_cpu_dist(
+                launcher,
+                datetime.timedelta(seconds=timeout) if timeout else None):
+            wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+            wrapper.setdefault('type', 'MMDistributedDataParallel')
+            wrapper['device_ids'] = None
+            cfg.model_wrapper_cfg = wrapper
+
+        custom_hooks = list(cfg.get('custom_hooks') or [])
+        present = {hook.get('type') for hook in custom_hooks}
+        custom_hooks += [
+            dict(type=name) for name in DEFAULT_CUSTOM_HOOKS
+            if name not in present
+        ]
+        cfg.custom_hooks = custom_hooks
+        return super().from_cfg(cfg)
+
+    def build_logger(self, *args, **kwargs) -> MMLogger:
+        logger = super().build_logger(*args, **kwargs)
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler)
+                    and not isinstance(handler, logging.FileHandler)
+                    and not any(isinstance(f, _TerminalQuietFilter)
+                                for f in handler.filters)):
+                handler.addFilter(_TerminalQuietFilter())
+        return logger
+
+    def _log_env(self, env_cfg: dict) -> None:
+        super()._log_env(env_cfg)
+        device = (torch.cuda.get_device_name()
+                  if torch.cuda.is_available() else 'cpu')
+        self.logger.info(
+            f'hvlm run "{self.experiment_name}": torch {torch.__version__} on '
+            f'{device}, world size {self.world_size}, seed {self.seed}, '
+            f'launcher {self.launcher}; the full config is in '
+            f'{self.work_dir}.')

@@ -1,0 +1,16 @@
+"""Models: importing this package registers every component.
+
+Sub-packages and the registry that holds their classes:
+
+- ``data_preprocessors``, ``backbones``, ``vlms``: ``MODELS``
+- ``attention``: ``ATTENTIONS``
+- ``mergers``: ``MERGERS``
+- ``heads``: ``HEADS``
+- ``layers``: plain building blocks, not registered
+"""
+from .attention import *  # noqa: F401,F403
+from .backbones import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .mergers import *  # noqa: F401,F403
+from .vlms import *  # noqa: F401,F403

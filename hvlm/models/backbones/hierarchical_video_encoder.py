@@ -1,0 +1,161 @@
+"""A video transformer whose token count shrinks from stage to stage."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from hvlm.registry import MERGERS, MODELS
+from ..layers import (TransformerBlock, TubeletEmbedding,
+                      sincos_position_embedding_3d)
+from ..mergers.merge_info import compose
+from .video_features import VideoFeatures
+
+
+@MODELS.register_module()
+class HierarchicalVideoEncoder(BaseModule):
+    """Tubelet embedding, then stages of transformer blocks with a token
+    merger (and a width change) between consecutive stages.
+
+    The merger is what makes long clips affordable: attention cost falls
+    with the square of the token count. Every merged token carries its
+    ``size`` (how many tubelets it stands for) into the following blocks'
+    attention and out to the heads, and ``index`` records where every
+    tubelet went, so heads can read per-frame features after any merger.
+
+    Args:
+        in_channels (int): Colour channels of the input.
+        patch_size (Sequence[int]): Tubelet ``(t, h, w)``.
+        embed_dims (Sequence[int]): Width of each stage.
+        depths (Sequence[int]): Blocks in each stage.
+        num_heads (Sequence[int]): Attention heads of each stage.
+        mlp_ratio (float): MLP hidden width relative to the stage width.
+        qkv_bias (bool): Bias of the attention's qkv projection.
+        drop_rate (float): Dropout after the embedding and projections.
+        attn_drop_rate (float): Dropout on attention weights.
+        drop_path_rate (float): Stochastic depth of the last block; it rises
+            linearly from 0 over all blocks.
+        attention (dict): Config of every block's attention (``ATTENTIONS``).
+        merger (dict, optional): Config of the merger placed between stages
+            (``MERGERS``); ``None`` keeps every token.
+        with_cp (bool): Recompute each block in the backward pass to save
+            activation memory (non-reentrant, so every parameter still gets
+            its gradient).
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int = 3,
+                 patch_size: Sequence[int] = (2, 8, 8),
+                 embed_dims: Sequence[int] = (96, 192),
+                 depths: Sequence[int] = (2, 2),
+                 num_heads: Sequence[int] = (3, 6),
+                 mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 attention: dict = dict(type='FullAttention'),
+                 merger: Optional[dict] = dict(type='SpatialPoolMerger'),
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        embed_dims, depths, num_heads = (tuple(embed_dims), tuple(depths),
+                                         tuple(num_heads))
+        if not len(embed_dims) == len(depths) == len(num_heads) or not depths:
+            raise ValueError(
+                f'embed_dims={embed_dims}, depths={depths} and '
+                f'num_heads={num_heads} must be non-empty and of equal length '
+                '(one entry per stage)')
+        if any(d < 1 for d in depths):
+            raise ValueError(f'depths={depths} must all be >= 1')
+        self.embed_dims = embed_dims
+        self.out_channels = embed_dims[-1]
+        self.with_cp = with_cp
+
+        self.patch_embed = TubeletEmbedding(in_channels, embed_dims[0],
+                                            patch_size)
+        self.pos_drop = nn.Dropout(drop_rate)
+
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        self.mergers = nn.ModuleList()
+        self.transitions = nn.ModuleList()
+        for i, (dims, depth, heads) in enumerate(
+                zip(embed_dims, depths, num_heads)):
+            stage_rates = rates[sum(depths[:i]):sum(depths[:i + 1])]
+            self.stages.append(
+                nn.ModuleList(
+                    TransformerBlock(
+                        dims,
+                        heads,
+                        mlp_ratio=mlp_ratio,
+                        qkv_bias=qkv_bias,
+                        drop=drop_rate,
+                        attn_drop=attn_drop_rate,
+                        drop_path=rate,
+                        attention_cfg=attention) for rate in stage_rates))
+            if i + 1 == len(embed_dims):
+                break
+            self.mergers.append(
+                nn.Identity() if merger is None else MERGERS.build(merger))
+            self.transitions.append(
+                nn.Identity() if embed_dims[i + 1] == dims else nn.Sequential(
+                    nn.Linear(dims, embed_dims[i + 1]),
+                    nn.LayerNorm(embed_dims[i + 1])))
+        self.norm = nn.LayerNorm(embed_dims[-1])
+
+    def _run_block(self, block: nn.Module, x: Tensor,
+                   shape: Optional[Tuple[int, int, int]],
+                   size: Optional[Tensor]) -> Tensor:
+        if self.with_cp and torch.is_grad_enabled():
+            return checkpoint(block, x, shape, size, use_reentrant=False)
+        return block(x, shape, size)
+
+    def forward(self, x: Tensor) -> VideoFeatures:
+        """Encode clips.
+
+        Args:
+            x (Tensor): ``[B, C_in, T, H, W]`` normalised clips.
+
+        Returns:
+            VideoFeatures: final tokens and how they map to the tubelets.
+        """
+        if x.dim() != 5:
+            raise ValueError(f'expected clips [B, C, T, H, W], got shape '
+                             f'{tuple(x.shape)}')
+        num_frames = x.shape[2]
+        x, grid = self.patch_embed(x)  # [B, N0, C0], grid (T0, H0, W0)
+        B, N0, _ = x.shape
+        pos = sincos_position_embedding_3d(grid, x.shape[-1], device=x.device)
+        x = self.pos_drop(x + pos.to(x.dtype))  # [B, N0, C0]
+
+        shape: Optional[Tuple[int, int, int]] = grid
+        # size=None while every token is one tubelet: attention then needs no
+        # bias and keeps its fastest kernel.
+        size: Optional[Tensor] = None
+        index = torch.arange(N0, device=x.device).expand(B, N0)  # [B, N0]
+        for i, stage in enumerate(self.stages):
+            for block in stage:
+                x = self._run_block(block, x, shape, size)  # [B, N, C_i]
+            if i == len(self.mergers):
+                break
+            merger = self.mergers[i]
+            if not isinstance(merger, nn.Identity):
+                info = merger(x, shape=shape, size=size)
+                x, size, shape = info.x, info.size, info.shape  # [B, N', C_i]
+                index = compose(index, info.index)  # [B, N0]
+            x = self.transitions[i](x)  # [B, N', C_{i+1}]
+        x = self.norm(x)
+        if size is None:
+            size = x.new_ones(x.shape[:2])  # [B, N]
+        return VideoFeatures(
+            tokens=x,
+            size=size,
+            index=index,
+            grid=grid,
+            temporal_patch=self.patch_embed.patch_size[0],
+            num_frames=num_frames)
+

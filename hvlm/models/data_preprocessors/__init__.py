@@ -1,0 +1,4 @@
+"""Batch preparation on the model's device (registry: ``MODELS``)."""
+from .video_data_preprocessor import VideoDataPreprocessor
+
+__all__ = ['VideoDataPreprocessor']

@@ -1,0 +1,184 @@
+"""Command-line options of ``tools/train.py`` and ``tools/test.py``.
+
+Each flag maps to one change of the config; :func:`merge_train_args` and
+:func:`merge_test_args` are pure functions of ``(cfg, args)`` so they are
+tested without starting a run.
+"""
+import argparse
+import os
+import os.path as osp
+from mmengine.config import Config, DictAction
+
+__all__ = [
+    'parse_train_args', 'merge_train_args', 'parse_test_args',
+    'merge_test_args', 'build_runner'
+]
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='where logs and checkpoints go (default: '
+        'work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. '
+        'train_dataloader.dataset.data_root=DIR/training '
+        'model.backbone.depths="(1,1)"')
+    parser.add_argument(
+        '--launcher',
+        choices=LAUNCHERS,
+        default='none',
+        help='how the processes were started (tools/dist_*.sh: pytorch)')
+    # torchrun passes --local-rank to old scripts; accept both spellings
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_train_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train an hvlm model')
+    _add_common(parser)
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CHECKPOINT, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision: bfloat16 autocast on CPU, float16 with loss '
+        'scaling on GPU')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not validate during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by total batch size / '
+        'auto_scale_lr.base_batch_size')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed',
+        action='store_true',
+        help='give every rank a different seed')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='use deterministic algorithms (slower)')
+    return parser.parse_args(argv)
+
+
+def parse_test_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Evaluate an hvlm checkpoint on the test split')
+    _add_common(parser)
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out',
+        help='dump every prediction to this pickle file (.pkl) as well')
+    parser.add_argument(
+        '--amp', action='store_true', help='test under mixed precision')
+    return parser.parse_args(argv)
+
+
+def _set_env_and_work_dir(cfg: Config, args: argparse.Namespace) -> None:
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+
+def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the train flags to ``cfg`` (in place) and return it."""
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    _set_env_and_work_dir(cfg, args)
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+        checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+        if checkpoint is not None:
+            checkpoint['save_best'] = None
+
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):
+            raise ValueError(
+                f'--amp needs optim_wrapper.type to be OptimWrapper or '
+                f'AmpOptimWrapper, but the config has {optim_wrapper!r}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if cfg.get('val_cfg') is not None:
+            cfg.val_cfg.fp16 = True
+        if cfg.get('test_cfg') is not None:
+            cfg.test_cfg.fp16 = True
+
+    if args.auto_scale_lr:
+        if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
+            raise ValueError(
+                '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+                'config: the total batch size the learning rate was tuned '
+                'for')
+        cfg.auto_scale_lr.enable = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    randomness = dict(cfg.get('randomness') or {})
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.deterministic:
+        randomness['deterministic'] = True
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    cfg.randomness = randomness
+    return cfg
+
+
+def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the test flags to ``cfg`` (in place) and return it."""
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    _set_env_and_work_dir(cfg, args)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.amp and cfg.get('test_cfg') is not None:
+        cfg.test_cfg.fp16 = True
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out}: the file must end in .pkl')
+        evaluator = cfg.test_evaluator
+        evaluators = list(evaluator) if isinstance(evaluator,
+                                                   (list, tuple)) else [
+                                                       evaluator
+                                                   ]
+        evaluators.append(dict(type='DumpResults', out_file_path=args.out))
+        cfg.test_evaluator = evaluators
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """Build the runner the config asks for (``runner_type``), as
+    MMAction2's tools do."""
+    from hvlm.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)

@@ -1,0 +1,63 @@
+"""RNG state travels through checkpoints; skipped videos are counted."""
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from mmengine.logging import MessageHub, MMLogger
+
+from hvlm.registry import HOOKS
+
+
+def draw():
+    return (random.random(), float(np.random.rand()),
+            float(torch.rand(1)))
+
+
+def test_rng_state_hook_restores_on_resume_only():
+    hook = HOOKS.build(dict(type='RNGStateHook'))
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    checkpoint = {}
+    hook.before_save_checkpoint(None, checkpoint)
+    expected = draw()
+    draw()  # the run goes on, then dies
+
+    # load_from (not a resume) must leave the generators alone
+    hook.after_load_checkpoint(SimpleNamespace(_resume=False), checkpoint)
+    hook.before_train(None)
+    assert draw() != expected
+
+    hook.after_load_checkpoint(SimpleNamespace(_resume=True), checkpoint)
+    hook.before_train(None)
+    assert draw() == expected
+
+
+def test_rng_state_hook_makes_validation_neutral():
+    hook = HOOKS.build(dict(type='RNGStateHook'))
+    torch.manual_seed(2)
+    hook.before_val_epoch(None)
+    torch.rand(100)  # validation draws
+    hook.after_val_epoch(None)
+    after_val = torch.rand(1)
+    torch.manual_seed(2)
+    assert torch.equal(torch.rand(1), after_val)
+
+
+def test_skipped_video_hook_counts_and_names(caplog):
+    hook = HOOKS.build(dict(type='SkippedVideoHook', max_names=1))
+    hub = MessageHub.get_instance('test_skipped_video_hook')
+    logger = MMLogger.get_instance('test_skipped_video_hook')
+    runner = SimpleNamespace(message_hub=hub, logger=logger)
+    hook.after_train_iter(runner, 0, dict(skipped=[('a.mp4', 'truncated')]))
+    hook.after_train_iter(runner, 1, dict(skipped=[]))
+    hook.after_train_iter(
+        runner, 2, dict(skipped=[('b.mp4', 'empty'), ('a.mp4', 'truncated')]))
+    logger.propagate = True
+    with caplog.at_level('WARNING'):
+        hook.after_train_epoch(runner)
+    assert hub.get_scalar('train/skipped_videos').current() == 3
+    assert 'skipped 3 unreadable video clip(s) from 2 file(s)' in caplog.text
+    assert 'a.mp4: truncated' in caplog.text
+    assert '1 more' in caplog.text
+    hook.after_train_epoch(runner)  # counts reset each epoch
+    assert hub.get_scalar('train/skipped_videos').current() == 0

@@ -1,0 +1,67 @@
+"""Each flag of tools/train.py and tools/test.py maps to one config change."""
+import os.path as osp
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from hvlm.utils.cli import (merge_test_args, merge_train_args,
+                            parse_test_args, parse_train_args)
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = str(REPO / 'configs' / 'hier_sports.py')
+
+
+def train_cfg(*argv):
+    args = parse_train_args([CONFIG, *argv])
+    return merge_train_args(Config.fromfile(CONFIG), args)
+
+
+def test_defaults():
+    cfg = train_cfg()
+    assert cfg.work_dir == osp.join('./work_dirs', 'hier_sports')
+    assert cfg.resume is False and cfg.load_from is None
+    assert cfg.launcher == 'none'
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+
+
+def test_resume_bare_and_with_path():
+    cfg = train_cfg('--resume')
+    assert cfg.resume is True and cfg.load_from is None
+    cfg = train_cfg('--resume', 'x/epoch_3.pth')
+    assert cfg.resume is True and cfg.load_from == 'x/epoch_3.pth'
+
+
+def test_amp_no_validate_seed_deterministic_auto_scale():
+    cfg = train_cfg('--amp', '--seed', '7', '--deterministic',
+                    '--auto-scale-lr', '--work-dir', '/tmp/w')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.val_cfg.fp16 is True
+    assert cfg.randomness == dict(
+        seed=7, diff_rank_seed=False, deterministic=True)
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.work_dir == '/tmp/w'
+    cfg = train_cfg('--no-validate')
+    assert cfg.val_cfg is None and cfg.val_dataloader is None
+    assert cfg.default_hooks.checkpoint.save_best is None
+
+
+def test_cfg_options_and_launcher():
+    cfg = train_cfg('--launcher', 'pytorch', '--cfg-options',
+                    'train_dataloader.dataset.data_root=/d/training',
+                    'model.backbone.depths=(1,1)')
+    assert cfg.launcher == 'pytorch'
+    assert cfg.train_dataloader.dataset.data_root == '/d/training'
+    assert tuple(cfg.model.backbone.depths) == (1, 1)
+
+
+def test_test_args_out_and_checkpoint():
+    args = parse_test_args(
+        [CONFIG, 'ckpt.pth', '--out', 'preds.pkl'])
+    cfg = merge_test_args(Config.fromfile(CONFIG), args)
+    assert cfg.load_from == 'ckpt.pth'
+    assert cfg.test_evaluator[-1] == dict(
+        type='DumpResults', out_file_path='preds.pkl')
+    args = parse_test_args([CONFIG, 'ckpt.pth', '--out', 'p.json'])
+    with pytest.raises(ValueError, match='.pkl'):
+        merge_test_args(Config.fromfile(CONFIG), args)

@@ -1,0 +1,21 @@
+"""Train a model: ``python tools/train.py CONFIG [options]``.
+
+See ``--help`` for the options; each maps to one config change
+(``hvlm.utils.cli.merge_train_args``).
+"""
+from mmengine.config import Config
+
+from hvlm.utils import register_all_modules
+from hvlm.utils.cli import (build_runner, merge_train_args,
+                            parse_train_args)
+
+
+def main(argv=None) -> None:
+    args = parse_train_args(argv)
+    register_all_modules(init_default_scope=False)
+    cfg = merge_train_args(Config.fromfile(args.config), args)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
