@@ -29,13 +29,19 @@ class CheckpointLoadError(RuntimeError):
     """A checkpoint file that is missing, corrupt or unsafe to load."""
 
 
+_BUILTIN_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:
     """Stand-in for ``builtins.getattr`` inside checkpoints.
 
     Only ``HistoryBuffer.<statistic>`` lookups are answered; anything else is
     an attempt to reach arbitrary attributes and is refused.
     """
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the class dict is filled lazily by the first instance; the four
+    # built-in statistics are always allowed
+    allowed = _BUILTIN_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '

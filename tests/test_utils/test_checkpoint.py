@@ -1,5 +1,7 @@
 """Checkpoints load with weights_only=True; crafted ones are refused."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,6 +39,21 @@ def test_mmengine_style_checkpoint_loads(tmp_path):
     loaded = CheckpointLoader.load_checkpoint(str(path))
     assert loaded['message_hub']['log_scalars']['loss'].mean() == 2.0
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+
+
+def test_statistics_load_in_a_fresh_process(tmp_path):
+    """HistoryBuffer fills its statistics table on first instantiation; a
+    process that loads before creating one must still accept them."""
+    buffer = HistoryBuffer()
+    buffer.update(1.0)
+    path = tmp_path / 'hub.pth'
+    torch.save(dict(message_hub=dict(loss=buffer)), path)
+    code = ('from hvlm.utils import load_from_local; import sys; '
+            'ckpt = load_from_local(sys.argv[1]); '
+            'print(ckpt["message_hub"]["loss"].min())')
+    out = subprocess.run([sys.executable, '-c', code, str(path)],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == '1.0'
 
 
 @pytest.mark.parametrize('payload,expected', [

@@ -9,7 +9,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
-from hvlm.registry import RUNNERS
+from hvlm.registry import FUNCTIONS, RUNNERS
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
 from hvlm.utils.setup_env import register_all_modules
@@ -81,6 +81,22 @@ class HVLMRunner(Runner):
         ]
         cfg.custom_hooks = custom_hooks
         return super().from_cfg(cfg)
+
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        """Build a DataLoader, finding ``collate_fn`` / ``worker_init_fn``
+        types in hvlm's ``FUNCTIONS`` (mmengine looks only in its root
+        registry, where hvlm's functions are not)."""
+        if isinstance(dataloader, dict):
+            dataloader = copy.copy(dataloader)
+            for key in ('collate_fn', 'worker_init_fn'):
+                fn_cfg = dataloader.get(key)
+                if isinstance(fn_cfg, dict) and isinstance(
+                        fn_cfg.get('type'), str):
+                    fn = FUNCTIONS.get(fn_cfg['type'])
+                    if fn is not None:
+                        dataloader[key] = dict(fn_cfg, type=fn)
+        return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
 
     def build_logger(self, *args, **kwargs) -> MMLogger:
         logger = super().build_logger(*args, **kwargs)

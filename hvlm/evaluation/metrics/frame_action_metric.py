@@ -48,6 +48,12 @@ class FrameActionMetric(BaseMetric):
         for sample in data_samples:
             gt = sample.get('gt_frame_labels')
             if gt is None:
+                # One result per video even when it has nothing to score:
+                # mmengine's collect_results interleaves the ranks' lists
+                # and cuts them to the dataset size, so skipping a video
+                # would drop or misalign other videos' results.
+                empty = torch.zeros(0, dtype=torch.long)
+                self.results.append(dict(gt=empty, pred=empty))
                 continue
             pred = sample.get('pred_frame_labels')
             video_id = sample.get('video_id', '?')

@@ -44,18 +44,21 @@ def merge_tokens(x: Tensor, size: Tensor, index: Tensor,
 
     Returns:
         tuple: merged tokens ``[B, N', C]`` and their sizes ``[B, N']``.
-        A slot nobody joins gets size 0 and a zero token.
+        The tokens keep ``x``'s dtype, the sizes are float32. A slot
+        nobody joins gets size 0 and a zero token.
     """
     B, N, C = x.shape
-    size = size.to(x.dtype)
-    weighted = x * size.unsqueeze(-1)  # [B, N, C]
-    summed = x.new_zeros(B, num_slots, C).scatter_add(
+    # Sums run in float32 even under bf16 autocast: bf16 counts exactly
+    # only up to 256, and sizes grow with every merge.
+    size = size.float()
+    weighted = x.float() * size.unsqueeze(-1)  # [B, N, C]
+    summed = weighted.new_zeros(B, num_slots, C).scatter_add(
         1, index.unsqueeze(-1).expand(B, N, C), weighted)  # [B, N', C]
     merged_size = size.new_zeros(B, num_slots).scatter_add(
         1, index, size)  # [B, N']
     merged = summed / merged_size.clamp_min(
-        torch.finfo(x.dtype).tiny).unsqueeze(-1)  # [B, N', C]
-    return merged, merged_size
+        torch.finfo(torch.float32).tiny).unsqueeze(-1)  # [B, N', C]
+    return merged.to(x.dtype), merged_size
 
 
 def unmerge(y: Tensor, index: Tensor) -> Tensor:

@@ -64,7 +64,8 @@ class SpatialPoolMerger(nn.Module):
             frames, attn: Part of the merger contract, unused here.
 
         Returns:
-            MergeInfo: tokens ``[B, T'*H'*W', C]`` on the grid ``(T', H', W')``.
+            MergeInfo: tokens ``[B, T'*H'*W', C]`` on the grid
+            ``(T', H', W')``.
         """
         if shape is None:
             raise ValueError('SpatialPoolMerger needs the (T, H, W) grid of '

@@ -1,0 +1,69 @@
+# The demo data set: real .mp4 files generated on first use (about 30 s on
+# two cores) under data/hvlm_demo, then reused. Point data_root elsewhere to
+# train on your own videos in the same layout; `demo` is then ignored.
+dataset_type = 'VideoDataset'
+demo_root = 'data/hvlm_demo'
+demo = dict(root=demo_root, seed=0)
+
+# No Flip: the demo actions roll_left / roll_right depend on direction.
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 64)),
+    dict(type='RandomResizedCrop', area_range=(0.6, 1.0)),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackVideoInputs'),
+]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(
+        type='SampleFrames',
+        clip_len=8,
+        frame_interval=2,
+        num_clips=1,
+        test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 64)),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackVideoInputs'),
+]
+test_pipeline = val_pipeline
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='video_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=demo_root + '/training',
+        demo=demo,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='video_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=demo_root + '/validation',
+        demo=demo,
+        pipeline=val_pipeline,
+        test_mode=True))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='video_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=demo_root + '/test',
+        demo=demo,
+        pipeline=test_pipeline,
+        test_mode=True))

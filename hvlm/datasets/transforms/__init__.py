@@ -1,0 +1,11 @@
+"""Pipeline steps of VideoDataset; importing this registers them all."""
+from .formatting import FormatShape, PackVideoInputs
+from .loading import DecordDecode, DecordInit, SampleFrames
+from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
+                         resize_frames)
+
+__all__ = [
+    'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
+    'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
+    'PackVideoInputs', 'resize_frames'
+]

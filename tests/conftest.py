@@ -1,0 +1,20 @@
+"""Fixtures shared by every test package."""
+import pytest
+
+# A few seconds of generation; the same arguments as the demo config except
+# for the size.
+TINY_DEMO_KWARGS = dict(
+    seed=0,
+    videos_per_domain=dict(training=3, validation=2, test=2),
+    frame_size=(48, 64),
+    duration=(3.0, 4.0))
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_root(tmp_path_factory) -> str:
+    """Root of a tiny generated demo set: ``<root>/{training,validation,
+    test}/{videos,annotations}``, 12/8/8 videos of 3-4 s at 48x64, 9-12
+    fps, shared read-only by the whole session (copy it to modify it)."""
+    from hvlm.datasets import ensure_demo_data
+    root = tmp_path_factory.mktemp('hvlm_demo') / 'demo'
+    return ensure_demo_data(str(root), workers=1, **TINY_DEMO_KWARGS)

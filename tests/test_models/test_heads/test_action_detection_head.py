@@ -1,0 +1,96 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import hvlm.models  # noqa: F401
+from hvlm.models.backbones import VideoFeatures
+from hvlm.registry import HEADS
+from hvlm.structures import VideoDataSample
+
+
+def make_feats(num_videos=2, num_clips=2, T0=3, C=8, num_frames=5):
+    """Unmerged features on a (T0, 1, 2) grid: frame_features() is then the
+    mean of the two tokens of each time step."""
+    B = num_videos * num_clips
+    tokens = torch.randn(B, T0 * 2, C, requires_grad=True)
+    index = torch.arange(T0 * 2).expand(B, -1)
+    return VideoFeatures(tokens, torch.ones(B, T0 * 2), index, (T0, 1, 2), 2,
+                         num_frames, num_clips)
+
+
+def samples(labels):
+    out = []
+    for i, row in enumerate(labels):
+        s = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
+        if row is not None:
+            s.gt_frame_labels = row
+        out.append(s)
+    return out
+
+
+def build(**kwargs):
+    cfg = dict(type='ActionDetectionHead', in_channels=8, num_classes=4,
+               dropout=0.)
+    cfg.update(kwargs)
+    return HEADS.build(cfg)
+
+
+def test_frame_logits_layout():
+    torch.manual_seed(0)
+    head = build()
+    feats = make_feats()
+    logits = head.frame_logits(feats)  # 2 videos x 2 clips x 5 frames
+    assert logits.shape == (2, 10, 4)
+    per_step = head.fc_cls(feats.tokens.reshape(4, 3, 2, 8).mean(2))
+    # video 1, clip 0, frame 3 -> clip row 2, tubelet step 3 // 2 = 1
+    torch.testing.assert_close(logits[1, 3], per_step[2, 1])
+    # video 0, clip 1, frame 4 (the padded tubelet's first frame)
+    torch.testing.assert_close(logits[0, 5 + 4], per_step[1, 2])
+
+
+def test_loss_is_cross_entropy_over_labelled_frames():
+    torch.manual_seed(0)
+    head = build(loss_weight=2.0, label_smoothing=0.1)
+    feats = make_feats()
+    labels = torch.randint(0, 4, (2, 10))
+    labels[0, :4] = -1
+    loss = head.loss(feats, samples(labels))['loss_cls']
+    logits = head.frame_logits(feats).reshape(-1, 4)
+    keep = labels.reshape(-1) != -1
+    expected = 2.0 * F.cross_entropy(
+        logits[keep], labels.reshape(-1)[keep], label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_all_ignored_gives_connected_zero():
+    head = build(label_smoothing=0.1)
+    feats = make_feats()
+    loss = head.loss(feats, samples([torch.full((10, ), -1), None]))
+    assert loss['loss_cls'].item() == 0.0
+    loss['loss_cls'].backward()
+    assert head.fc_cls.weight.grad is not None
+    assert torch.all(head.fc_cls.weight.grad == 0)
+    assert feats.tokens.grad is not None
+
+
+def test_predict_writes_scores_and_labels():
+    torch.manual_seed(0)
+    head = build()
+    feats = make_feats()
+    out = head.predict(feats, samples([None, None]))
+    logits = head.frame_logits(feats)
+    for i, s in enumerate(out):
+        assert s.pred_frame_scores.shape == (10, 4)
+        torch.testing.assert_close(s.pred_frame_scores.sum(-1),
+                                   torch.ones(10))
+        assert torch.equal(s.pred_frame_labels, logits[i].argmax(-1))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match='num_classes=0'):
+        build(num_classes=0)
+    head = build()
+    with pytest.raises(ValueError, match="'v0' has 7 gt_frame_labels.*10"):
+        head.loss(make_feats(), samples([torch.zeros(7), None]))
+    with pytest.raises(ValueError, match='class 4 but num_classes=4'):
+        head.loss(make_feats(), samples([torch.full((10, ), 4), None]))
