@@ -35,13 +35,22 @@ class VideoFeatures:
     num_frames: int
     num_clips: int = 1
 
-    def frame_features(self) -> Tensor:
+    def frame_features(self, reduce: str = 'mean') -> Tensor:
         """``[B, T0, C]``: tokens spread back to the tubelet grid, then
-        averaged over space (one feature per tubelet time step)."""
+        reduced over space (one feature per tubelet time step).
+
+        Args:
+            reduce: ``'mean'`` or ``'max'``. Max keeps what a small region
+                says (an action by a small object) instead of diluting it
+                over the whole frame.
+        """
+        if reduce not in ('mean', 'max'):
+            raise ValueError(f"reduce={reduce!r} must be 'mean' or 'max'")
         T0, H0, W0 = self.grid
         B, _, C = self.tokens.shape
         x = unmerge(self.tokens, self.index)  # [B, T0*H0*W0, C]
-        return x.reshape(B, T0, H0 * W0, C).mean(dim=2)  # [B, T0, C]
+        x = x.reshape(B, T0, H0 * W0, C)  # [B, T0, H0*W0, C]
+        return x.amax(dim=2) if reduce == 'max' else x.mean(dim=2)
 
     def pooled(self) -> Tensor:
         """``[B, C]``: the size-weighted mean of the tokens, i.e. the mean

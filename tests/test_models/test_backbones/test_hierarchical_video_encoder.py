@@ -59,6 +59,10 @@ def test_video_features_readers_match_definitions():
     feats = VideoFeatures(tokens, size, index, (2, 2, 2), 2, 4)
     per_tubelet = unmerge(tokens, index).reshape(1, 2, 4, 3)
     torch.testing.assert_close(feats.frame_features(), per_tubelet.mean(2))
+    torch.testing.assert_close(
+        feats.frame_features('max'), per_tubelet.amax(2))
+    with pytest.raises(ValueError, match='reduce'):
+        feats.frame_features('median')
     torch.testing.assert_close(feats.pooled(),
                                (3 * tokens[:, 0] + 5 * tokens[:, 1]) / 8)
 

@@ -9,8 +9,8 @@ from hvlm.structures import VideoDataSample
 
 
 def make_feats(num_videos=2, num_clips=2, T0=3, C=8, num_frames=5):
-    """Unmerged features on a (T0, 1, 2) grid: frame_features() is then the
-    mean of the two tokens of each time step."""
+    """Unmerged features on a (T0, 1, 2) grid: frame_features() then
+    reduces the two tokens of each time step."""
     B = num_videos * num_clips
     tokens = torch.randn(B, T0 * 2, C, requires_grad=True)
     index = torch.arange(T0 * 2).expand(B, -1)
@@ -35,13 +35,17 @@ def build(**kwargs):
     return HEADS.build(cfg)
 
 
-def test_frame_logits_layout():
+@pytest.mark.parametrize('pool', ['max', 'mean'])
+def test_frame_logits_layout(pool):
     torch.manual_seed(0)
-    head = build()
+    head = build(spatial_pool=pool)
     feats = make_feats()
     logits = head.frame_logits(feats)  # 2 videos x 2 clips x 5 frames
     assert logits.shape == (2, 10, 4)
-    per_step = head.fc_cls(feats.tokens.reshape(4, 3, 2, 8).mean(2))
+    per_tubelet = feats.tokens.reshape(4, 3, 2, 8)  # [B, T0, H0*W0, C]
+    reduced = (per_tubelet.amax(2)
+               if pool == 'max' else per_tubelet.mean(2))
+    per_step = head.fc_cls(reduced)
     # video 1, clip 0, frame 3 -> clip row 2, tubelet step 3 // 2 = 1
     torch.testing.assert_close(logits[1, 3], per_step[2, 1])
     # video 0, clip 1, frame 4 (the padded tubelet's first frame)
