@@ -3,6 +3,6 @@
 _base_ = [
     '_base_/models/hvlm_small.py',
     '_base_/datasets/hvlm_demo.py',
-    '_base_/schedules/adamw_cosine_12e.py',
+    '_base_/schedules/adamw_cosine_30e.py',
     '_base_/default_runtime.py',
 ]

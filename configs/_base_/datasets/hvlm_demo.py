@@ -3,7 +3,10 @@
 # train on your own videos in the same layout; `demo` is then ignored.
 dataset_type = 'VideoDataset'
 demo_root = 'data/hvlm_demo'
-demo = dict(root=demo_root, seed=0)
+demo = dict(
+    root=demo_root,
+    seed=0,
+    videos_per_domain=dict(training=320, validation=50, test=50))
 
 # No Flip: the demo actions roll_left / roll_right depend on direction.
 train_pipeline = [

@@ -27,13 +27,16 @@ class ProgressBarHook(Hook):
             self._bar = ProgressBar(len(dataloader))
 
     def _step(self) -> None:
-        if self._bar is not None:
-            self._bar.update()
-
-    def _stop(self) -> None:
-        if self._bar is not None:
+        if self._bar is None:
+            return
+        self._bar.update()
+        if self._bar.completed >= self._bar.task_num:
+            # end the line before the logger prints the metrics
             self._bar.file.write('\n')
             self._bar.file.flush()
+            self._bar = None
+
+    def _stop(self) -> None:
         self._bar = None
 
     def before_val_epoch(self, runner) -> None:

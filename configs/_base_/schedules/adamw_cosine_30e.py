@@ -1,5 +1,5 @@
 # AdamW, one warm-up epoch, cosine decay, gradient clipping at 1.0.
-max_epochs = 12
+max_epochs = 30
 
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
