@@ -75,13 +75,13 @@ def test_skipped_video_hook_counts_and_names():
     assert hub.get_scalar('train/skipped_videos').current() == 0
 
 
-def test_progress_bar_ends_its_line_before_the_metrics(capfd):
+def test_progress_bar_ends_its_line_before_the_metrics(capsys):
     hook = HOOKS.build(dict(type='ProgressBarHook'))
     runner = SimpleNamespace(val_dataloader=[0, 1, 2])
     hook.before_val_epoch(runner)
     for i in range(3):
         hook.after_val_iter(runner, i)
-    out = capfd.readouterr().out
+    out = capsys.readouterr().out
     assert '3/3' in out and out.endswith('\n')
     hook.after_val_epoch(runner)  # nothing left to print
-    assert capfd.readouterr().out == ''
+    assert capsys.readouterr().out == ''

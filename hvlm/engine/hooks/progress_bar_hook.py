@@ -1,4 +1,5 @@
 """A progress bar for validation and test loops."""
+import sys
 from typing import Optional
 
 from mmengine.dist import is_main_process
@@ -24,7 +25,8 @@ class ProgressBarHook(Hook):
 
     def _start(self, dataloader) -> None:
         if is_main_process():
-            self._bar = ProgressBar(len(dataloader))
+            # the current stdout: ProgressBar's default is bound at import
+            self._bar = ProgressBar(len(dataloader), file=sys.stdout)
 
     def _step(self) -> None:
         if self._bar is None:
