@@ -10,6 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from hvlm.registry import FUNCTIONS, RUNNERS
+from hvlm.utils.atomic_io import find_resumable_checkpoint
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
 from hvlm.utils.setup_env import register_all_modules
@@ -47,6 +48,9 @@ class HVLMRunner(Runner):
       (:func:`hvlm.utils.config.share_vocabulary`);
     - several processes without a GPU get a gloo process group and a DDP
       wrapper with ``device_ids=None`` (:mod:`hvlm.utils.dist`);
+    - checkpoints are written atomically (``hvlm.utils.atomic_io``) and a
+      bare ``--resume`` takes the newest *complete* checkpoint, skipping a
+      truncated or corrupt one with a warning;
     - ``RNGStateHook``, ``SkippedVideoHook`` and ``ProgressBarHook`` are
       added; and the environment/config/hook dumps stay in the log file
       instead of filling the terminal.
@@ -81,6 +85,20 @@ class HVLMRunner(Runner):
         ]
         cfg.custom_hooks = custom_hooks
         return super().from_cfg(cfg)
+
+    def load_or_resume(self) -> None:
+        if not self._has_loaded and self._resume and self._load_from is None:
+            found, _ = find_resumable_checkpoint(self.work_dir,
+                                                 self.logger.warning)
+            if found is None:
+                self.logger.info(
+                    f'--resume: no complete checkpoint in {self.work_dir}; '
+                    'starting from scratch.')
+                self._resume = False
+            else:
+                self.logger.info(f'--resume: resuming from {found}.')
+                self._load_from = found
+        super().load_or_resume()
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
