@@ -7,7 +7,7 @@ does not say where in the config it came from. These checks name the key.
 import difflib
 import inspect
 import warnings
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import Registry
@@ -69,22 +69,80 @@ def registered_names() -> List[str]:
     return sorted(names)
 
 
-def _is_registered(name: str) -> bool:
+def _lookup(name: str):
+    """The class or function registered as ``name`` anywhere, or None."""
     for registry in _all_registries():
         try:
-            if registry.get(name) is not None:
-                return True
+            found = registry.get(name)
         except (KeyError, ImportError, ModuleNotFoundError):
             continue
-    return False
+        if found is not None:
+            return found
+    return None
+
+
+def _is_registered(name: str) -> bool:
+    return _lookup(name) is not None
+
+
+# Config subtrees whose keys are read by a builder rather than passed to the
+# named class (optim wrapper constructors take paramwise_cfg, init_cfg is
+# interpreted by mmengine's initialisers, DDP wrappers take torch's kwargs).
+_ARGUMENT_CHECK_SKIP = ('optim_wrapper', 'model_wrapper_cfg', 'init_cfg')
+# Keys read by a builder on the way (schedulers' build_iter_from_epoch).
+_BUILDER_KEYS = frozenset({'type', '_scope_', 'convert_to_iter_based'})
+
+
+def accepted_arguments(obj) -> Optional[set]:
+    """Keyword arguments ``obj`` (a class or function) accepts, following
+    ``**kwargs`` up the class hierarchy; None if anything goes."""
+    targets = [c.__init__ for c in inspect.getmro(obj)
+               if '__init__' in vars(c)] if inspect.isclass(obj) else [obj]
+    names: set = set()
+    for target in targets:
+        try:
+            params = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in params
+                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {'self'}
+    return None
+
+
+def _unknown_arguments(node, path: str = '') -> Iterator[str]:
+    if isinstance(node, dict):
+        if path.split('.')[-1].split('[')[0] in _ARGUMENT_CHECK_SKIP:
+            return
+        type_name = node.get('type')
+        obj = _lookup(type_name) if isinstance(type_name, str) else None
+        accepted = accepted_arguments(obj) if obj is not None else None
+        if accepted is not None:
+            for key in node:
+                if key in _BUILDER_KEYS or key in accepted:
+                    continue
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ''
+                yield (f'  {path}.{key}: {type_name} has no argument '
+                       f'{key!r}{hint}')
+        for key, value in node.items():
+            if key != 'type':
+                yield from _unknown_arguments(value,
+                                              f'{path}.{key}' if path else key)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _unknown_arguments(value, f'{path}[{i}]')
 
 
 def check_config(cfg: Config) -> None:
-    """Warn about misspelled top-level keys; raise on unknown types.
+    """Warn about misspelled top-level keys; raise on unknown types and
+    unknown arguments.
 
     Raises:
         ConfigError: a ``type`` that no registry knows, naming its config key
-            and the closest registered names.
+            and the closest registered names; or a key that the named class
+            does not accept, naming its config path and the closest argument.
     """
     import mmcv.cnn  # noqa: F401  (registers norm/conv/activation layers)
 
@@ -101,6 +159,10 @@ def check_config(cfg: Config) -> None:
     unknown = [(path, name) for path, name in iter_types(cfg._cfg_dict)
                if not _is_registered(name)]
     if not unknown:
+        bad_args = list(_unknown_arguments(cfg._cfg_dict))
+        if bad_args:
+            raise ConfigError('unknown argument(s) in the config:\n' +
+                              '\n'.join(bad_args))
         return
     names = registered_names()
     lines = []

@@ -53,3 +53,45 @@ def test_share_vocabulary_follows_train_root():
     share_vocabulary(cfg)
     assert cfg.val_dataloader.dataset.vocab_root == '/d/training'
     assert cfg.test_dataloader.dataset.vocab_root == '/d/training'
+
+
+def test_unknown_arguments_named_with_path_before_building():
+    cfg = Config.fromfile(SPORTS)
+    cfg.model.backbone.depth = (1, 1)  # typo of depths
+    cfg.train_dataloader.dataset.domain = ['sports']  # through **kwargs
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    message = str(err.value)
+    assert ("model.backbone.depth: HierarchicalVideoEncoder has no argument "
+            "'depth'; did you mean 'depths'?") in message
+    assert "train_dataloader.dataset.domain: VideoDataset" in message
+    assert "did you mean 'domains'?" in message
+
+
+def test_builder_keys_are_not_flagged():
+    cfg = Config.fromfile(SPORTS)
+    cfg.optim_wrapper.paramwise_cfg = dict(norm_decay_mult=0.)
+    cfg.param_scheduler[0].convert_to_iter_based = True
+    check_config(cfg)
+
+
+def test_accepted_arguments_follow_kwargs_up_the_hierarchy():
+    from hvlm.utils.config import accepted_arguments
+
+    class Base:
+
+        def __init__(self, a, b=1):
+            pass
+
+    class Child(Base):
+
+        def __init__(self, c, **kwargs):
+            super().__init__(**kwargs)
+
+    class Open:
+
+        def __init__(self, **kwargs):
+            pass
+
+    assert accepted_arguments(Child) == {'a', 'b', 'c'}
+    assert accepted_arguments(Open) is None
