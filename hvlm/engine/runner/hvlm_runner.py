@@ -16,7 +16,8 @@ from hvlm.utils.dist import init_cpu_dist
 from hvlm.utils.setup_env import register_all_modules
 
 # Hooks every hvlm run gets unless the config already lists them.
-DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook')
+DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook',
+                        'NonFiniteLossHook')
 
 # Multi-line INFO records that mmengine prints at every start; they stay in
 # the log file but are kept off the terminal.
@@ -51,8 +52,10 @@ class HVLMRunner(Runner):
     - checkpoints are written atomically (``hvlm.utils.atomic_io``) and a
       bare ``--resume`` takes the newest *complete* checkpoint, skipping a
       truncated or corrupt one with a warning;
-    - ``RNGStateHook``, ``SkippedVideoHook`` and ``ProgressBarHook`` are
-      added; and the environment/config/hook dumps stay in the log file
+    - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook`` and
+      ``NonFiniteLossHook`` are added (list one in ``custom_hooks`` to set
+      its arguments, e.g. ``dict(type='NonFiniteLossHook', policy='stop')``);
+      and the environment/config/hook dumps stay in the log file
       instead of filling the terminal.
 
     Select it with ``runner_type = 'HVLMRunner'`` (set in
