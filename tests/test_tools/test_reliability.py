@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from .conftest import REPO, TINY, data_options, run_tool
+from .conftest import PLUGIN_DIR, REPO, TINY, data_options, run_tool
 
 
 def load(path):
@@ -67,3 +67,38 @@ def test_resume_falls_back_past_a_corrupt_checkpoint(tiny_demo_root,
     assert 'epoch_2.pth is truncated' in out
     assert 'resumed epoch: 1' in out
     assert load(work / 'epoch_3.pth')['meta']['epoch'] == 3
+
+
+def test_dead_rank_ends_the_job_quickly(tiny_demo_root, tmp_path):
+    """Rank 1 is SIGKILLed at iteration 2: rank 0 must not hang in a
+    collective; the launcher ends the job with an error naming the rank."""
+    config = str(REPO / 'tests/data/configs/tiny_sports_kill_rank1.py')
+    start = time.time()
+    proc = run_tool(
+        'dist_train.sh',
+        config,
+        2,
+        '--work-dir',
+        tmp_path / 'work',
+        '--cfg-options',
+        *data_options(tiny_demo_root),
+        env=dict(PORT='29531', PYTHONPATH=PLUGIN_DIR),
+        timeout=240,
+        check=False)
+    elapsed = time.time() - start
+    assert proc.returncode != 0
+    assert elapsed < 180, f'took {elapsed:.0f}s to notice the dead rank'
+    out = proc.stdout + proc.stderr
+    assert 'SIGKILL' in out and 'local_rank: 1' in out
+
+
+def test_soak_tool_runs_and_reports(tiny_demo_root, tmp_path):
+    out = tmp_path / 'soak.json'
+    proc = run_tool('analysis_tools/benchmark_soak.py', TINY, '--iters', 40,
+                    '--warmup', 10, '--interval', 10, '--work-dir',
+                    tmp_path / 'work', '--out-json', out, '--max-growth',
+                    1000, '--cfg-options', *data_options(tiny_demo_root))
+    assert 'PASS' in proc.stdout
+    import json
+    result = json.loads(out.read_text())
+    assert result['last_iter'] == 40 and len(result['samples']) == 4

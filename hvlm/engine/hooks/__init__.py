@@ -1,9 +1,11 @@
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .progress_bar_hook import ProgressBarHook
+from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 from .skipped_video_hook import SkippedVideoHook
 
 __all__ = [
-    'NonFiniteLossHook', 'ProgressBarHook', 'RNGStateHook',
+    'NonFiniteLossHook', 'ProgressBarHook', 'ResourceMonitorHook',
+    'process_tree_usage', 'RNGStateHook',
     'SkippedVideoHook', 'get_rng_state', 'set_rng_state'
 ]
