@@ -154,7 +154,8 @@ FUNCTIONS = Registry(
 ATTENTIONS = Registry(
     'attention', scope='hvlm', locations=['hvlm.models.attention'])
 # Parameter-efficient adapters (LoRA) injected into named linears.
-ADAPTERS = Registry('adapter', scope='hvlm')
+ADAPTERS = Registry(
+    'adapter', scope='hvlm', locations=['hvlm.models.adapters'])
 # Task heads with ``loss`` / ``predict``; MultiTaskHead runs several.
 HEADS = Registry('head', scope='hvlm', locations=['hvlm.models.heads'])
 # Token mergers between encoder stages; ``model.backbone.merger`` picks one.

@@ -29,6 +29,7 @@ HVLM_TYPES = {
     'DATASETS': 'VideoDataset',
     'TRANSFORMS': 'SampleFrames',
     'FUNCTIONS': 'video_collate',
+    'DATA_SAMPLERS': 'SeededSampler',
     'MODELS': 'HierarchicalVLM',
     'METRICS': 'FrameActionMetric',
     'ATTENTIONS': 'FullAttention',

@@ -2,7 +2,9 @@
 import logging
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -317,11 +319,20 @@ class VideoDataset(BaseDataset):
         info['classes'] = self._metainfo['classes']
         return info
 
-    def __getitem__(self, idx: int) -> Dict[str, Any]:
+    def __getitem__(self,
+                    idx: Union[int, Tuple[int, int]]) -> Dict[str, Any]:
         """``dict(inputs, data_samples, skipped)``; see the class docstring.
+
+        ``idx`` may be ``(index, seed)`` (from ``SeededSampler``): numpy's
+        generator, which the random transforms draw from, is then seeded
+        with ``seed`` first, so the sample's augmentation is the same
+        whichever worker or process (a resumed run) loads it.
         """
         if not self._fully_initialized:
             self.full_init()
+        if isinstance(idx, tuple):
+            idx, seed = idx
+            np.random.seed(seed)
         skipped: List[Tuple[str, str]] = []
         for _ in range(self.max_refetch + 1):
             try:

@@ -2,6 +2,7 @@
 import pickle
 from pathlib import Path
 
+import pytest
 import torch
 
 from .conftest import TINY, data_options, find_one, run_tool
@@ -40,10 +41,16 @@ def test_train_writes_everything_then_test(tiny_demo_root, tmp_path):
     assert preds and 'pred_frame_scores' in preds[0]
 
 
-def test_resume_is_exact(tiny_demo_root, tmp_path):
-    """2 epochs + --resume to 3 ends with the same weights as 3 straight."""
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resume_is_exact(tiny_demo_root, tmp_path, workers):
+    """2 epochs + --resume to 3 ends with the same weights as 3 straight,
+    also with DataLoader workers (SeededSampler)."""
     straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
-    opts = data_options(tiny_demo_root)
+    opts = [
+        *data_options(tiny_demo_root),
+        f'train_dataloader.num_workers={workers}',
+        f'train_dataloader.persistent_workers={workers > 0}'
+    ]
     run_tool('train.py', TINY, '--work-dir', straight, '--cfg-options',
              *opts, 'train_cfg.max_epochs=3')
     run_tool('train.py', TINY, '--work-dir', resumed, '--cfg-options',

@@ -39,7 +39,9 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # SeededSampler: augmentation follows (seed, epoch, index), so a resumed
+    # run repeats the uninterrupted one exactly, whatever num_workers is
+    sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='video_collate'),
     dataset=dict(
         type=dataset_type,

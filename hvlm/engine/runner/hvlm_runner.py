@@ -107,9 +107,18 @@ class HVLMRunner(Runner):
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         """Build a DataLoader, finding ``collate_fn`` / ``worker_init_fn``
         types in hvlm's ``FUNCTIONS`` (mmengine looks only in its root
-        registry, where hvlm's functions are not)."""
+        registry, where hvlm's functions are not).
+
+        Each loader also gets its own seeded ``torch.Generator``: starting
+        worker processes otherwise draws their base seed from torch's global
+        generator, which shifts every later dropout mask, and a resumed run
+        starts its workers at another point than the uninterrupted run.
+        """
         if isinstance(dataloader, dict):
             dataloader = copy.copy(dataloader)
+            dataloader.setdefault(
+                'generator',
+                torch.Generator().manual_seed(0 if seed is None else seed))
             for key in ('collate_fn', 'worker_init_fn'):
                 fn_cfg = dataloader.get(key)
                 if isinstance(fn_cfg, dict) and isinstance(
