@@ -51,6 +51,10 @@ class FullAttention(nn.Module):
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
+        # Set by a token merger that matches on keys (ToMe): the forward
+        # then leaves the head-averaged keys ``[B, N, d]`` in ``last_keys``.
+        self.keep_keys = False
+        self.last_keys: Optional[Tensor] = None
 
     def _key_value_of(self, memory: Tensor) -> Tuple[Tensor, Tensor]:
         """Project memory tokens with the key/value rows of ``qkv`` only,
@@ -90,6 +94,8 @@ class FullAttention(nn.Module):
                              f'embed_dims={self.embed_dims}')
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dims)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, heads, N, d]
+        if self.keep_keys:
+            self.last_keys = k.detach().mean(1)  # [B, N, d]
 
         num_memory = 0
         if memory is not None:

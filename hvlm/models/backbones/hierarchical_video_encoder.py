@@ -127,6 +127,7 @@ class HierarchicalVideoEncoder(BaseModule):
             raise ValueError(f'expected clips [B, C, T, H, W], got shape '
                              f'{tuple(x.shape)}')
         num_frames = x.shape[2]
+        clips = x  # [B, C_in, T, H, W], for mergers that read the frames
         x, grid = self.patch_embed(x)  # [B, N0, C0], grid (T0, H0, W0)
         B, N0, _ = x.shape
         pos = sincos_position_embedding_3d(grid, x.shape[-1], device=x.device)
@@ -138,13 +139,25 @@ class HierarchicalVideoEncoder(BaseModule):
         size: Optional[Tensor] = None
         index = torch.arange(N0, device=x.device).expand(B, N0)  # [B, N0]
         for i, stage in enumerate(self.stages):
+            merger = self.mergers[i] if i < len(self.mergers) else None
+            last_attn = stage[-1].attn
+            wants_keys = merger is not None and not isinstance(
+                merger, nn.Identity) and hasattr(last_attn, 'keep_keys')
+            if wants_keys:
+                last_attn.keep_keys = True
             for block in stage:
                 x = self._run_block(block, x, shape, size)  # [B, N, C_i]
-            if i == len(self.mergers):
+            if merger is None:
                 break
-            merger = self.mergers[i]
             if not isinstance(merger, nn.Identity):
-                info = merger(x, shape=shape, size=size)
+                keys = None
+                if wants_keys:
+                    # Keys of the last block (ToMe's matching metric);
+                    # dropped right away so no clip's keys outlive it.
+                    keys, last_attn.last_keys = last_attn.last_keys, None
+                    last_attn.keep_keys = False
+                info = merger(x, shape=shape, size=size, frames=clips,
+                              attn=keys)
                 x, size, shape = info.x, info.size, info.shape  # [B, N', C_i]
                 index = compose(index, info.index)  # [B, N0]
             x = self.transitions[i](x)  # [B, N', C_{i+1}]

@@ -1,0 +1,91 @@
+"""How many tokens each merge keeps, and across how much time it may
+merge."""
+import math
+from typing import List, Optional
+
+from torch import Tensor
+
+from hvlm.registry import MERGERS
+from .motion_based_compression import check_ratios
+
+
+@MERGERS.register_module()
+class TemporalMergeScheduler:
+    """Plans the token budget of the merges of an encoder.
+
+    * :meth:`stage_ratios` splits an overall ratio over several mergers:
+      ``'first'`` spends it all at the first merger (where tokens are many
+      and a merge saves the most), ``'uniform'`` keeps the same share at
+      every merger (a geometric split).
+    * :meth:`keep_count` turns the ratio into a token count that always
+      respects ``[min_compression_ratio, max_compression_ratio]`` and never
+      drops below the protected tokens.
+    * :meth:`temporal_mask` limits which frames may merge: static content
+      merges *across time* (the same wall in frames 0 and 5 becomes one
+      token, which keeps it coherent over time), but only within
+      ``temporal_window`` frames when that is set, so a token never stands
+      for moments far apart.
+
+    Args:
+        target_compression_ratio (float): Overall share of tokens kept.
+        min_compression_ratio (float): Lowest share ever kept.
+        max_compression_ratio (float): Highest share ever kept.
+        mode (str): ``'first'`` or ``'uniform'``.
+        temporal_window (int, optional): Largest frame distance (in token
+            time steps) of two merged tokens; ``None``: any.
+    """
+
+    def __init__(self,
+                 target_compression_ratio: float = 0.5,
+                 min_compression_ratio: float = 0.25,
+                 max_compression_ratio: float = 1.0,
+                 mode: str = 'first',
+                 temporal_window: Optional[int] = None) -> None:
+        check_ratios(target_compression_ratio, min_compression_ratio,
+                     max_compression_ratio)
+        if mode not in ('first', 'uniform'):
+            raise ValueError(f"mode={mode!r} must be 'first' or 'uniform'")
+        if temporal_window is not None and temporal_window < 0:
+            raise ValueError(f'temporal_window={temporal_window} must be '
+                             '>= 0 or None')
+        self.target = target_compression_ratio
+        self.min_ratio = min_compression_ratio
+        self.max_ratio = max_compression_ratio
+        self.mode = mode
+        self.temporal_window = temporal_window
+
+    def stage_ratios(self, num_mergers: int) -> List[float]:
+        """Per-merger keep ratios whose product is the target."""
+        if num_mergers < 1:
+            raise ValueError(f'num_mergers={num_mergers} must be >= 1')
+        if self.mode == 'first':
+            return [self.target] + [1.0] * (num_mergers - 1)
+        return [self.target**(1 / num_mergers)] * num_mergers
+
+    def keep_count(self, num_tokens: int, num_protected: int = 0) -> int:
+        """Tokens one merge keeps out of ``num_tokens``: the target rounded,
+        clipped to the bounds (``ceil(N * min)`` .. ``floor(N * max)``) and
+        to at least ``num_protected``."""
+        low = math.ceil(num_tokens * self.min_ratio - 1e-9)
+        high = math.floor(num_tokens * self.max_ratio + 1e-9)
+        keep = min(max(round(num_tokens * self.target), low), high)
+        return max(keep, num_protected, 1)
+
+    def temporal_mask(self, time_a: Tensor,
+                      time_b: Tensor) -> Optional[Tensor]:
+        """``[B, Na, Nb]`` bool, True where a pair may merge, or ``None``
+        when any pair may.
+
+        Args:
+            time_a (Tensor): ``[B, Na]`` token time steps.
+            time_b (Tensor): ``[B, Nb]``.
+        """
+        if self.temporal_window is None:
+            return None
+        gap = (time_a[:, :, None] - time_b[:, None, :]).abs()
+        return gap <= self.temporal_window  # [B, Na, Nb]
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(target={self.target}, '
+                f'min={self.min_ratio}, max={self.max_ratio}, '
+                f'mode={self.mode!r}, temporal_window={self.temporal_window})')

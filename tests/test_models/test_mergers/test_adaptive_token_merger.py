@@ -1,0 +1,184 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import hvlm.models  # noqa: F401
+from hvlm.models.mergers import MergeInfo, unmerge
+from hvlm.registry import MERGERS
+
+OFF = dict(motion=dict(enabled=False), saliency=dict(enabled=False))
+
+
+def build(ratio=0.5, **kwargs):
+    cfg = dict(
+        type='AdaptiveTokenMerger',
+        adaptive_merging=dict(
+            target_compression_ratio=ratio,
+            min_compression_ratio=min(0.25, ratio),
+            max_compression_ratio=1.0))
+    cfg.update(kwargs)
+    return MERGERS.build(cfg)
+
+
+def tome_reference(x, metric, size, r, protect_first=False):
+    """Bipartite soft matching written from the ToMe paper (Bolya et al.
+    2023, Sec. 3): alternate split, cosine similarity, the r A-tokens with
+    the best edges merge into their B partner, size-weighted averages.
+    Returns every input token's merged value and merged size."""
+    B, N, C = x.shape
+    metric = metric / metric.norm(dim=-1, keepdim=True)
+    a, b = metric[:, ::2], metric[:, 1::2]
+    scores = a @ b.transpose(1, 2)
+    if protect_first:
+        scores[:, 0] = -math.inf
+    values = torch.empty(B, N, C)
+    sizes = torch.empty(B, N)
+    for i in range(B):
+        best, partner = scores[i].max(-1)
+        merged = best.argsort(descending=True)[:r].tolist()
+        groups = {2 * j + 1: [2 * j + 1] for j in range(N // 2)}
+        for j in range(a.shape[1]):
+            if j in merged:
+                groups[2 * partner[j].item() + 1].append(2 * j)
+            else:
+                groups[2 * j] = [2 * j]
+        for members in groups.values():
+            s = size[i, members]
+            avg = (x[i, members] * s[:, None]).sum(0) / s.sum()
+            values[i, members] = avg
+            sizes[i, members] = s.sum()
+    return values, sizes
+
+
+@pytest.mark.parametrize('N, ratio, with_keys, with_size, protect', [
+    (64, 0.5, False, False, False),
+    (64, 0.75, True, False, False),
+    (63, 0.6, True, True, False),
+    (65, 0.55, True, True, True),  # a protected class token, as ToMe
+])
+def test_equals_tome_with_cues_off(N, ratio, with_keys, with_size, protect):
+    torch.manual_seed(0)
+    merger = build(ratio, num_protected_tokens=int(protect), **OFF)
+    x = torch.randn(3, N, 8)
+    keys = torch.randn(3, N, 5) if with_keys else None
+    size = torch.randint(1, 5, (3, N)).float() if with_size else None
+    info = merger(x, shape=None, size=size, attn=keys)
+    keep = merger.scheduler.keep_count(N, int(protect))
+    assert isinstance(info, MergeInfo) and info.shape is None
+    assert info.x.shape == (3, keep, 8)
+    ref_x, ref_size = tome_reference(
+        x, x if keys is None else keys,
+        torch.ones(3, N) if size is None else size, N - keep, protect)
+    torch.testing.assert_close(unmerge(info.x, info.index), ref_x)
+    torch.testing.assert_close(
+        unmerge(info.size[..., None], info.index)[..., 0], ref_size)
+
+
+def test_protected_tokens_never_merge():
+    torch.manual_seed(0)
+    merger = build(0.25, num_protected_tokens=3, **OFF)
+    x = torch.randn(2, 3 + 4 * 4 * 4, 6)
+    x[:, :3] = x[:, 3:6]  # identical to real tokens: tempting to merge
+    info = merger(x, shape=(4, 4, 4), frames=None)
+    assert info.index[:, :3].tolist() == [[0, 1, 2]] * 2
+    assert (info.index[:, 3:] >= 3).all()
+    torch.testing.assert_close(info.x[:, :3], x[:, :3])
+    assert info.size[:, :3].tolist() == [[1., 1., 1.]] * 2
+
+
+@pytest.mark.parametrize('ratio', [1.0, 0.75, 0.5, 0.3, 0.25])
+def test_sizes_and_index_consistent_across_rounds(ratio):
+    torch.manual_seed(1)
+    merger = build(ratio)
+    x = torch.randn(2, 4 * 6 * 6, 8)
+    frames = torch.randn(2, 3, 8, 24, 24)
+    size = torch.randint(1, 4, (2, 144)).float()
+    info = merger(x, shape=(4, 6, 6), size=size, frames=frames,
+                  attn=torch.randn(2, 144, 4))
+    keep = info.x.shape[1]
+    assert 0.25 <= keep / 144 <= 1.0
+    assert keep == merger.scheduler.keep_count(144)
+    for b in range(2):
+        # each slot's size is the sum of the sizes sent to it
+        summed = torch.zeros(keep).index_add(0, info.index[b], size[b])
+        torch.testing.assert_close(summed, info.size[b])
+        expected = torch.zeros(keep, 8).index_add(
+            0, info.index[b], x[b] * size[b, :, None]) / summed[:, None]
+        torch.testing.assert_close(info.x[b], expected)
+
+
+def moving_square_clip(T=8, H=64, W=64, side=12, speed=4, seed=0):
+    """A textured static background with one bright square moving right.
+
+    Returns the clip ``[1, 3, T, H, W]`` and, per (T0=T/2, H/8, W/8) token,
+    whether the square touches its tubelet."""
+    rng = np.random.default_rng(seed)
+    background = rng.uniform(0.3, 0.5, (3, 1, H, W)).astype(np.float32)
+    clip = np.repeat(background, T, axis=1)  # [3, T, H, W]
+    covered = np.zeros((T, H, W), bool)
+    for t in range(T):
+        x0, y0 = 6 + speed * t, 26
+        clip[:, t, y0:y0 + side, x0:x0 + side] = [[[0.95]], [[0.9]], [[0.2]]]
+        covered[t, y0:y0 + side, x0:x0 + side] = True
+    moving = covered.reshape(T // 2, 2, H // 8, 8, W // 8, 8).any(
+        axis=(1, 3, 5)).reshape(-1)
+    return torch.from_numpy(clip)[None], torch.from_numpy(moving)
+
+
+def kept_per_area(info, region):
+    """Output tokens per input token of a region: each token counts as
+    1 / (size of its slot), so the counts over all tokens add up to K."""
+    share = 1.0 / unmerge(info.size[..., None], info.index)[0, :, 0]
+    return share[region].sum().item() / region.sum().item()
+
+
+@pytest.mark.parametrize('cues', [
+    dict(saliency=dict(enabled=False)),  # motion alone
+    dict(),  # motion and all saliency sources (default)
+])
+def test_moving_region_keeps_more_tokens(cues):
+    clip, moving = moving_square_clip()
+    # tokens: the tubelet pixels through a fixed random projection
+    torch.manual_seed(0)
+    tubelets = clip.reshape(1, 3, 4, 2, 8, 8, 8, 8).permute(
+        0, 2, 4, 6, 1, 3, 5, 7).reshape(1, 256, -1)
+    x = tubelets @ torch.randn(tubelets.shape[-1], 32) / 20
+    merger = build(0.5, **cues)
+    info = merger(x, shape=(4, 8, 8), frames=clip)
+    ratio = info.x.shape[1] / 256
+    assert 0.25 <= ratio <= 1.0 and ratio == 0.5
+    moving_rate = kept_per_area(info, moving)
+    static_rate = kept_per_area(info, ~moving)
+    assert moving_rate >= 2 * static_rate, (moving_rate, static_rate)
+    # ToMe alone is content-blind: no such preference
+    blind = build(0.5, **OFF)(x, shape=(4, 8, 8), frames=clip)
+    assert kept_per_area(blind, moving) < 2 * kept_per_area(blind, ~moving)
+
+
+def test_temporal_window_limits_merges():
+    torch.manual_seed(0)
+    merger = build(
+        0.5, **OFF,
+        adaptive_merging=dict(target_compression_ratio=0.5,
+                              temporal_window=0))
+    x = torch.randn(2, 4 * 3 * 3, 4)
+    x[:, 9:] = x[:, :9].repeat(1, 3, 1)  # frames identical: cross-time bait
+    info = merger(x, shape=(4, 3, 3))
+    frame = torch.arange(4).repeat_interleave(9)
+    for b in range(2):
+        for s in range(info.x.shape[1]):
+            assert frame[info.index[b] == s].unique().numel() == 1
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match='compression ratios'):
+        build(adaptive_merging=dict(target_compression_ratio=0.1,
+                                    min_compression_ratio=0.25))
+    with pytest.raises(ValueError, match='unknown motion options'):
+        build(motion=dict(window=15))
+    with pytest.raises(ValueError, match='unknown saliency options'):
+        build(saliency=dict(edges=True))
+    with pytest.raises(ValueError, match=r'shape=\(2, 2, 2\)'):
+        build()(torch.randn(1, 9, 4), shape=(2, 2, 2))

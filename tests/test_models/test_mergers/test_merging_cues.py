@@ -1,0 +1,131 @@
+import math
+
+import pytest
+import torch
+
+import hvlm.models  # noqa: F401
+from hvlm.registry import MERGERS
+
+
+def test_flow_recovers_a_known_shift():
+    torch.manual_seed(0)
+    texture = torch.rand(1, 1, 1, 40, 40)
+    # frame 1 is frame 0 moved 2 px right and 1 px down
+    nxt = torch.roll(texture, shifts=(1, 2), dims=(3, 4))
+    flow = MERGERS.build(dict(type='DenseOpticalFlow', window_size=7))(
+        torch.cat([texture, nxt], 2))
+    inner = flow[0, :, 0, 8:-8, 8:-8]  # away from the wrapped border
+    torch.testing.assert_close(inner[0].median(), torch.tensor(2.),
+                               atol=0.05, rtol=0)
+    torch.testing.assert_close(inner[1].median(), torch.tensor(1.),
+                               atol=0.05, rtol=0)
+    static = MERGERS.build(dict(type='DenseOpticalFlow'))(
+        texture.expand(1, 1, 3, 40, 40))
+    assert static.abs().max() < 0.05
+
+
+def test_flow_rejects_even_window():
+    with pytest.raises(ValueError, match='window_size=4'):
+        MERGERS.build(dict(type='DenseOpticalFlow', window_size=4))
+
+
+def test_motion_magnitude_matches_definition():
+    flow = torch.randn(2, 2, 3, 4, 5)
+    raw, direction = MERGERS.build(
+        dict(type='MotionMagnitude', normalize=False))(flow)
+    torch.testing.assert_close(raw, flow.norm(dim=1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(direction, torch.atan2(flow[:, 1], flow[:, 0]))
+    norm, _ = MERGERS.build(dict(type='MotionMagnitude'))(flow)
+    assert norm.flatten(1).amax(1).tolist() == pytest.approx([1., 1.])
+    slow, _ = MERGERS.build(dict(type='MotionMagnitude', min_motion=10.))(
+        flow * 1e-3)
+    assert slow.max() < 0.01  # a near-static clip stays near zero
+
+
+def test_motion_budget_bounds_and_mean():
+    compression = MERGERS.build(
+        dict(type='MotionBasedCompression', sensitivity=1.0))
+    motion = torch.tensor([[0., 0., 0., 1.], [0.2, 0.2, 0.2, 0.2]])
+    budget = compression(motion)
+    assert budget[1].tolist() == pytest.approx([0.5] * 4)  # no contrast
+    assert budget[0, 3] > 0.5 > budget[0, 0]
+    assert budget.min() >= 0.25 and budget.max() <= 1.0
+    with pytest.raises(ValueError, match='compression ratios'):
+        MERGERS.build(dict(type='MotionBasedCompression',
+                           min_compression_ratio=0.6))
+
+
+def test_edge_and_color_saliency():
+    frames = torch.zeros(1, 3, 1, 8, 8)
+    frames[..., 4:] = 1.0  # a vertical edge between columns 3 and 4
+    edge = MERGERS.build(dict(type='EdgeSaliency'))(frames)[0, 0]
+    assert edge[:, 3:5].min() > 0.2 and edge[:, :2].max() < 1e-5
+    frames = torch.zeros(1, 3, 2, 4, 4)
+    frames[0, 0, :, 1, 1] = 1.0  # one red pixel
+    color = MERGERS.build(dict(type='ColorSaliency'))(frames)
+    mean = torch.tensor([1 / 16, 0, 0])
+    expected = (torch.tensor([1., 0, 0]) - mean).norm()
+    torch.testing.assert_close(color[0, 0, 1, 1], expected)
+    torch.testing.assert_close(color[0, 0, 0, 0], mean.norm())
+
+
+def test_attention_saliency_from_weights_and_keys():
+    saliency = MERGERS.build(dict(type='AttentionSaliency'))
+    weights = torch.softmax(torch.randn(2, 3, 5, 5), -1)
+    torch.testing.assert_close(saliency(weights), weights.mean((1, 2)))
+    keys = torch.tensor([[[1., 0.], [1., 0.], [1., 0.], [0., 1.]]])
+    score = saliency(keys)[0]
+    assert score[3] > score[0] and score[0] == score[1]
+
+
+def test_fusion_is_a_convex_combination_of_normalised_maps():
+    fusion = MERGERS.build(
+        dict(type='MultiSaliencyFusion', weights=dict(edge=3, color=1)))
+    edge = torch.tensor([[0., 2., 4.]])
+    color = torch.tensor([[10., 0., 5.]])
+    expected = 0.75 * edge / 4 + 0.25 * color / 10
+    torch.testing.assert_close(fusion(dict(edge=edge, color=color)), expected)
+    # a missing source passes its weight to the others
+    torch.testing.assert_close(
+        fusion(dict(edge=edge, color=None)), edge / 4)
+    with pytest.raises(ValueError, match='unknown saliency sources'):
+        fusion(dict(motion=edge))
+    learned = MERGERS.build(dict(type='MultiSaliencyFusion',
+                                 weights=dict(edge=3, color=1),
+                                 learnable=True))
+    torch.testing.assert_close(learned.source_weights(),
+                               torch.tensor([0.75, 0.25]))
+
+
+def test_token_similarity_is_cosine():
+    a, b = torch.randn(2, 4, 3), torch.randn(2, 5, 3)
+    sim = MERGERS.build(dict(type='TokenSimilarity'))(a, b)
+    ref = torch.nn.functional.cosine_similarity(
+        a[:, :, None], b[:, None], dim=-1)
+    torch.testing.assert_close(sim, ref)
+
+
+def test_scheduler_plans_within_bounds():
+    sched = MERGERS.build(dict(type='TemporalMergeScheduler', mode='uniform'))
+    ratios = sched.stage_ratios(3)
+    assert math.prod(ratios) == pytest.approx(0.5)
+    first = MERGERS.build(dict(type='TemporalMergeScheduler'))
+    assert first.stage_ratios(2) == [0.5, 1.0]
+    for n in range(1, 300):
+        keep = first.keep_count(n)
+        assert math.ceil(n * 0.25) <= keep <= n
+    assert first.keep_count(10, num_protected=8) == 8
+    window = MERGERS.build(
+        dict(type='TemporalMergeScheduler', temporal_window=1))
+    mask = window.temporal_mask(torch.tensor([[0, 3]]), torch.tensor([[1, 1]]))
+    assert mask.tolist() == [[[True, True], [False, False]]]
+
+
+def test_flow_stride_picks_frame_pairs():
+    torch.manual_seed(0)
+    clip = torch.rand(2, 1, 5, 12, 12)
+    flow = MERGERS.build(dict(type='DenseOpticalFlow', window_size=5))
+    every = flow(clip)  # pairs (0,1) (1,2) (2,3) (3,4)
+    strided = flow(clip, stride=2)  # pairs (0,1) (2,3)
+    assert every.shape == (2, 2, 4, 12, 12)
+    torch.testing.assert_close(strided, every[:, :, ::2])
