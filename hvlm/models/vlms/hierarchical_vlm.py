@@ -1,13 +1,16 @@
-"""The whole model: preprocessor, hierarchical backbone and task heads."""
-from typing import Dict, List, Optional, Union
+"""The whole model: preprocessor, hierarchical backbone, domain modules
+(LoRA adapters, router, experts) and task heads."""
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from hvlm.registry import HEADS, MODELS
+from hvlm.registry import ADAPTERS, HEADS, MODELS
 from hvlm.structures import OptSampleList, SampleList
 from ..backbones.video_features import VideoFeatures
+from ..experts.domain_router import Routing
 
 MODES = ('loss', 'predict', 'tensor')
 
@@ -23,6 +26,27 @@ class HierarchicalVLM(BaseModel):
     ``loss`` mode, so the optimizer step and distributed gradient
     synchronisation carry on.
 
+    Domain modules (all optional, and they must name the same domains in
+    the same order, since they index the same routing weights):
+
+    - ``adapter`` (``ADAPTERS``, e.g. ``LoRAAdapter``) is injected into the
+      backbone's linears; with ``freeze_base=True`` everything but the
+      chosen domains' LoRA factors is frozen when the model is built.
+    - ``router`` (``DomainRouter``) reads the mean of the backbone's
+      tubelet embeddings (one cheap convolution, so the routing decision is
+      known before the adapted blocks run) and weights the domains of each
+      video; its losses join the loss dict and ``predict`` writes
+      ``pred_domain`` / ``pred_domain_scores``.
+    - ``experts`` (``DomainExperts``) mix per-domain FFNs into the
+      backbone's output tokens with the same weights.
+
+    Which domain each video uses: in ``loss`` mode its metadata ``domain``
+    where the adapter knows it (so each domain's adapter learns from its
+    own videos while the router learns to predict it), otherwise the
+    router's decision; in ``predict`` / ``tensor`` mode the router's decision,
+    or, without a router, the metadata's domain (none when unknown: base
+    weights). A router with ``force_domain`` overrides both.
+
     Args:
         backbone (dict): Config of the video backbone (``MODELS``).
         head (dict): Config of the head (``HEADS``), usually a
@@ -30,6 +54,13 @@ class HierarchicalVLM(BaseModel):
         data_preprocessor (dict, optional): Config of the preprocessor
             (``MODELS``); defaults to a ``VideoDataPreprocessor`` that only
             stacks and casts.
+        adapter (dict, optional): Config of the adapter (``ADAPTERS``).
+        router (dict, optional): Config of the ``DomainRouter``
+            (``MODELS``); ``in_channels`` defaults to the width of the
+            backbone's first stage.
+        experts (dict, optional): Config of the ``DomainExperts``
+            (``MODELS``); ``in_channels`` defaults to the backbone's output
+            width.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -37,6 +68,9 @@ class HierarchicalVLM(BaseModel):
                  backbone: dict,
                  head: dict,
                  data_preprocessor: Optional[dict] = None,
+                 adapter: Optional[dict] = None,
+                 router: Optional[dict] = None,
+                 experts: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='VideoDataPreprocessor')
@@ -48,18 +82,143 @@ class HierarchicalVLM(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        self.adapter = None
+        if adapter is not None:
+            self.adapter = ADAPTERS.build(adapter)
+            self.adapter.inject(self.backbone)
+        self.router = None
+        if router is not None:
+            router = dict(router)
+            router.setdefault('in_channels', self._stem_channels())
+            self.router = MODELS.build(router)
+        self.experts = None
+        if experts is not None:
+            experts = dict(experts)
+            experts.setdefault('in_channels',
+                               getattr(self.backbone, 'out_channels', None))
+            self.experts = MODELS.build(experts)
+        self.domains = self._check_domains()
         self.head = HEADS.build(head)
+        if self.adapter is not None and self.adapter.freeze_base:
+            self.adapter.freeze(self)
 
-    def extract_feat(self, inputs: Tensor) -> VideoFeatures:
-        """Encode ``inputs [B, num_clips, C, T, H, W]``."""
+    def _stem_channels(self) -> int:
+        dims = getattr(self.backbone, 'embed_dims', None)
+        if not dims or not hasattr(self.backbone, 'patch_embed'):
+            raise ValueError(
+                f'router needs a backbone with patch_embed and embed_dims '
+                f'(got {type(self.backbone).__name__}); set '
+                'router.in_channels and use HierarchicalVideoEncoder')
+        return dims[0]
+
+    def _check_domains(self) -> Optional[Tuple[str, ...]]:
+        """The domains shared by adapter, router and experts."""
+        named = {
+            name: tuple(part.domains)
+            for name, part in (('adapter', self.adapter), ('router',
+                                                           self.router),
+                               ('experts', self.experts)) if part is not None
+        }
+        if len(set(named.values())) > 1:
+            raise ValueError(
+                'adapter, router and experts must list the same domains in '
+                f'the same order, got {named}')
+        return next(iter(named.values()), None)
+
+    def gt_domain_ids(self, data_samples: SampleList) -> Tensor:
+        """Index of each sample's metadata ``domain`` in :attr:`domains`,
+        ``-1`` when it has none or it is not one of them: ``[B]``."""
+        names = self.domains or ()
+        return torch.tensor([
+            names.index(s.get('domain')) if s.get('domain') in names else -1
+            for s in data_samples
+        ], dtype=torch.long)
+
+    def route(self, clips: Tensor, num_clips: int,
+              data_samples: OptSampleList, mode: str
+              ) -> Tuple[Optional[Tensor], Optional[Routing],
+                         Optional[Tensor]]:
+        """Decide each video's domain weights.
+
+        Args:
+            clips (Tensor): ``[B*num_clips, C, T, H, W]``.
+            num_clips (int): Clips per video.
+            data_samples (list, optional): Where the metadata domain is.
+            mode (str): The forward mode.
+
+        Returns:
+            tuple: ``weights [B, D]`` (rows of zeros for videos without a
+            domain; ``None`` when nothing selects a domain), the router's
+            :class:`Routing` (or ``None``) and the metadata's domain ids
+            ``[B]`` (or ``None``).
+        """
+        if self.domains is None:
+            return None, None, None
+        B, D = clips.shape[0] // num_clips, len(self.domains)
+        gt = None if data_samples is None else self.gt_domain_ids(
+            data_samples).to(clips.device)
+        routing = None
+        if self.router is not None:
+            stem, _ = self.backbone.patch_embed(clips)  # [B*nc, N0, C0]
+            pooled = stem.mean(1).reshape(B, num_clips, -1).mean(1)  # [B, C0]
+            routing = self.router(pooled)
+        known = None if gt is None else gt >= 0  # [B]
+        gt_weights = None if gt is None else F.one_hot(
+            gt.clamp(min=0), D).to(clips.dtype) * known[:, None]  # [B, D]
+        if routing is None:
+            return gt_weights, None, gt
+        if mode == 'loss' and gt is not None and \
+                self.router.force_domain is None:
+            weights = torch.where(known[:, None], gt_weights,
+                                  routing.weights.to(clips.dtype))
+            return weights, routing, gt
+        return routing.weights.to(clips.dtype), routing, gt
+
+    def _select(self, weights: Optional[Tensor], num_clips: int) -> None:
+        """Hand the per-clip decision to the adapter's LoRA layers: ids
+        when every video has at most one domain, else the blend."""
+        if self.adapter is None:
+            return
+        if weights is None:
+            self.adapter.select(None)
+            return
+        weights = weights.repeat_interleave(num_clips, 0)  # [B*nc, D]
+        one_hot = ((weights == 0) | (weights == 1)).all() and \
+            bool((weights.sum(1) <= 1).all())
+        if one_hot:
+            ids = torch.where(weights.sum(1) > 0, weights.argmax(1),
+                              -1)  # [B*nc]
+            self.adapter.select(ids)
+        else:
+            self.adapter.select(weights)
+
+    def extract_feat(self,
+                     inputs: Tensor,
+                     data_samples: OptSampleList = None) -> VideoFeatures:
+        """Encode ``inputs [B, num_clips, C, T, H, W]`` (with the domains
+        that ``predict`` mode would use)."""
+        return self._encode(inputs, data_samples, 'predict')[0]
+
+    def _encode(self, inputs: Tensor, data_samples: OptSampleList,
+                mode: str) -> Tuple[VideoFeatures, Optional[Routing],
+                                    Optional[Tensor]]:
+        """The features, the router's decision and the metadata's domain
+        ids (see :meth:`route`)."""
         if inputs.dim() != 6:
             raise ValueError('inputs must be [B, num_clips, C, T, H, W], got '
                              f'shape {tuple(inputs.shape)}')
         B, num_clips = inputs.shape[:2]
         clips = inputs.flatten(0, 1)  # [B*num_clips, C, T, H, W]
+        weights, routing, gt = self.route(clips, num_clips, data_samples,
+                                          mode)
+        self._select(weights, num_clips)
         feats = self.backbone(clips)
+        if self.experts is not None and weights is not None:
+            feats.tokens = self.experts(
+                feats.tokens,
+                weights.repeat_interleave(num_clips, 0))  # [B*nc, N, C]
         feats.num_clips = num_clips
-        return feats
+        return feats, routing, gt
 
     def forward(self,
                 inputs: Optional[Tensor],
@@ -86,17 +245,34 @@ class HierarchicalVLM(BaseModel):
                 return dict(loss_empty_batch=self._zero_loss())
             raise ValueError("mode='tensor' needs inputs, got None (an "
                              'empty batch)')
-        feats = self.extract_feat(inputs)
-        if mode == 'tensor':
-            return self.head(feats)
-        if data_samples is None or len(data_samples) != inputs.shape[0]:
+        if mode != 'tensor' and (data_samples is None
+                                 or len(data_samples) != inputs.shape[0]):
             raise ValueError(
                 f'mode={mode!r} needs one data sample per video: got '
                 f'{0 if data_samples is None else len(data_samples)} for '
                 f'{inputs.shape[0]} videos')
+        feats, routing, gt = self._encode(inputs, data_samples, mode)
+        if mode == 'tensor':
+            return self.head(feats)
         if mode == 'loss':
-            return self.head.loss(feats, data_samples)
-        return self.head.predict(feats, data_samples)
+            losses = self.head.loss(feats, data_samples)
+            if routing is not None and gt is not None:
+                losses.update(self.router.loss(routing, gt))
+            return losses
+        data_samples = self.head.predict(feats, data_samples)
+        if routing is not None:
+            self._write_domains(routing, data_samples)
+        return data_samples
+
+    def _write_domains(self, routing: Routing,
+                       data_samples: SampleList) -> None:
+        """``pred_domain`` (name) and ``pred_domain_scores [D]``."""
+        scores = routing.weights if routing.logits is None else \
+            routing.logits.softmax(-1)  # [B, D]
+        best = scores.argmax(-1).tolist()
+        for sample, row, d in zip(data_samples, scores.detach().cpu(), best):
+            sample.pred_domain_scores = row
+            sample.pred_domain = self.domains[d]
 
     def _zero_loss(self) -> Tensor:
         """0, but with every trainable parameter in its graph."""

@@ -1,0 +1,8 @@
+"""Analysis behind ``tools/analysis_tools``: parameter counts, benchmarks."""
+from .lora_benchmark import benchmark_lora, format_benchmark
+from .param_count import build_model_on_meta, count_parameters, format_counts
+
+__all__ = [
+    'build_model_on_meta', 'count_parameters', 'format_counts',
+    'benchmark_lora', 'format_benchmark'
+]
