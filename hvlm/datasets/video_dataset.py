@@ -14,6 +14,7 @@ from .annotations import (METADATA_FILE, TASK_FILES, caption_words,
                           parse_metadata, parse_task_file)
 from .demo_data import DEMO_DOMAINS, ensure_demo_data
 from .exceptions import VideoReadError
+from .worker_tracker import note_loading
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm')
 # Domain of every video when a split has no metadata.json.
@@ -335,6 +336,7 @@ class VideoDataset(BaseDataset):
             np.random.seed(seed)
         skipped: List[Tuple[str, str]] = []
         for _ in range(self.max_refetch + 1):
+            note_loading(self.get_data_info(idx)['filename'])
             try:
                 data = self.prepare_data(idx)
             except VideoReadError as e:

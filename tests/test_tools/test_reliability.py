@@ -102,3 +102,21 @@ def test_soak_tool_runs_and_reports(tiny_demo_root, tmp_path):
     import json
     result = json.loads(out.read_text())
     assert result['last_iter'] == 40 and len(result['samples']) == 4
+
+
+def test_dead_dataloader_worker_is_named_with_its_file(tiny_demo_root,
+                                                       tmp_path):
+    proc = run_tool(
+        'train.py',
+        str(REPO / 'tests/data/configs/tiny_sports_kill_worker.py'),
+        '--work-dir',
+        tmp_path / 'work',
+        '--cfg-options',
+        *data_options(tiny_demo_root),
+        env=dict(PYTHONPATH=PLUGIN_DIR),
+        timeout=240,
+        check=False)
+    assert proc.returncode != 0
+    assert 'is killed by signal' in proc.stderr
+    assert 'was loading' in proc.stderr
+    assert 'sports_training_0001.mp4' in proc.stderr

@@ -9,6 +9,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
+from hvlm.datasets.worker_tracker import (clear_loading_notes,
+                                          explain_worker_death)
 from hvlm.registry import FUNCTIONS, RUNNERS
 from hvlm.utils.atomic_io import find_resumable_checkpoint
 from hvlm.utils.config import check_config, share_vocabulary
@@ -52,6 +54,8 @@ class HVLMRunner(Runner):
     - checkpoints are written atomically (``hvlm.utils.atomic_io``) and a
       bare ``--resume`` takes the newest *complete* checkpoint, skipping a
       truncated or corrupt one with a warning;
+    - a DataLoader worker that dies is reported with the file it was
+      loading (:mod:`hvlm.datasets.worker_tracker`);
     - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook`` and
       ``NonFiniteLossHook`` are added (list one in ``custom_hooks`` to set
       its arguments, e.g. ``dict(type='NonFiniteLossHook', policy='stop')``);
@@ -88,6 +92,25 @@ class HVLMRunner(Runner):
         ]
         cfg.custom_hooks = custom_hooks
         return super().from_cfg(cfg)
+
+    def _run_naming_dead_workers(self, run):
+        try:
+            return run()
+        except RuntimeError as err:
+            explanation = explain_worker_death(err)
+            if explanation is None:
+                raise
+            raise RuntimeError(f'{err}\n{explanation}') from err
+        finally:
+            clear_loading_notes()
+
+    def train(self):
+        """Train; a DataLoader worker that dies is named with its file."""
+        return self._run_naming_dead_workers(super().train)
+
+    def test(self):
+        """Test; a DataLoader worker that dies is named with its file."""
+        return self._run_naming_dead_workers(super().test)
 
     def load_or_resume(self) -> None:
         if not self._has_loaded and self._resume and self._load_from is None:
