@@ -1,0 +1,125 @@
+"""Local windows plus every ``stride``-th token (a Sparse Transformer
+pattern), computed exactly without an ``N x N`` mask."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from hvlm.registry import ATTENTIONS
+from .blockwise import (blockwise_attention, memory_key_value, merge_heads,
+                        size_bias, split_heads)
+
+
+@ATTENTIONS.register_module()
+class StridedAttention(nn.Module):
+    """Each query attends to the tokens of its window and to every
+    ``stride``-th token of the sequence, each key counted once.
+
+    The two-part pattern of Child et al., "Generating Long Sequences with
+    Sparse Transformers" (2019), made non-causal for video and merged into
+    one softmax: the window (non-overlapping blocks of ``window_size``
+    consecutive tokens) carries fine local detail, the strided tokens
+    (positions ``0, stride, 2 * stride, ...``) a regular subsample of the
+    whole clip. This is the original HierarchicalVLM's ``sparse_attention``
+    setting (``stride: 4``, ``window_size: 64``). A query sees
+    ``window_size + N / stride`` keys, so the cost is ``O(N^2 / stride)``
+    time and ``O(N)`` memory. ``stride=1`` or ``window_size >= N`` is full
+    attention.
+
+    Strided tokens inside the query's own window are taken out of the window
+    part, so no key is counted twice. With ``size`` every key gets the
+    ``log(size)`` bias of proportional attention; ``memory`` tokens are keys
+    seen by every query.
+
+    Args:
+        embed_dims (int): Channels ``C`` of the tokens.
+        num_heads (int): Number of heads; must divide ``embed_dims``.
+        qkv_bias (bool): Add a bias to the query/key/value projection.
+        attn_drop (float): Dropout on the attention weights.
+        proj_drop (float): Dropout after the output projection.
+        stride (int): Distance between strided tokens (>= 1).
+        window_size (int): Tokens per local window (>= 1).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.,
+                 stride: int = 4,
+                 window_size: int = 64) -> None:
+        super().__init__()
+        if num_heads <= 0 or embed_dims % num_heads != 0:
+            raise ValueError(
+                f'embed_dims={embed_dims} must be divisible by '
+                f'num_heads={num_heads} (a positive integer)')
+        if stride < 1:
+            raise ValueError(f'stride={stride} must be >= 1')
+        if window_size < 1:
+            raise ValueError(f'window_size={window_size} must be >= 1')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.stride = stride
+        self.window_size = window_size
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self,
+                x: Tensor,
+                *,
+                shape: Optional[Tuple[int, int, int]] = None,
+                size: Optional[Tensor] = None,
+                memory: Optional[Tensor] = None) -> Tensor:
+        """Attend.
+
+        Args:
+            x (Tensor): Tokens ``[B, N, C]``.
+            shape (tuple, optional): ``(T, H, W)`` grid; not needed here
+                (windows run along the token order, which is time-major).
+            size (Tensor, optional): ``[B, N]`` tokens merged into each.
+            memory (Tensor, optional): ``[B, M, C]`` keys/values seen by
+                every query (each of size 1).
+
+        Returns:
+            Tensor: ``[B, N, C]``.
+        """
+        B, N, C = x.shape
+        if C != self.embed_dims:
+            raise ValueError(f'x has {C} channels, expected '
+                             f'embed_dims={self.embed_dims}')
+        bias = size_bias(size, B, N, x.dtype)  # [B, N] or None
+        q, k, v = map(
+            lambda t: split_heads(t, self.num_heads),
+            self.qkv(x).chunk(3, dim=-1))  # each [B, h, N, d]
+
+        positions = torch.arange(N, device=x.device)
+        strided = positions[::self.stride]  # [S]
+        shared_k, shared_v = k[:, :, strided], v[:, :, strided]  # [B,h,S,d]
+        shared_bias = None if bias is None else bias[:, strided]  # [B, S]
+        if memory is not None:
+            mk, mv = memory_key_value(self.qkv, memory, B,
+                                      self.num_heads)  # [B, h, M, d]
+            shared_k = torch.cat([mk, shared_k], 2)  # [B, h, M + S, d]
+            shared_v = torch.cat([mv, shared_v], 2)  # [B, h, M + S, d]
+            if shared_bias is not None:
+                shared_bias = F.pad(shared_bias, (memory.shape[1], 0))
+
+        out = blockwise_attention(
+            q, k, v, min(self.window_size, N),
+            key_bias=bias,
+            local_exclude=positions % self.stride == 0,
+            shared_k=shared_k,
+            shared_v=shared_v,
+            shared_bias=shared_bias,
+            dropout_p=self.attn_drop if self.training else 0.)
+        return self.proj_drop(self.proj(merge_heads(out)))  # [B, N, C]
+
+    def extra_repr(self) -> str:
+        return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
+                f'stride={self.stride}, window_size={self.window_size}')

@@ -1,0 +1,173 @@
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+
+import hvlm.models  # noqa: F401
+from hvlm.registry import ATTENTIONS, MODELS
+from hvlm.structures import VideoDataSample
+
+
+def build(**kwargs):
+    cfg = dict(type='LocalGlobalAttention', embed_dims=16, num_heads=4)
+    cfg.update(kwargs)
+    return ATTENTIONS.build(cfg)
+
+
+def reference(attn, x, allowed, size=None, memory=None):
+    """Dense masked softmax: ``allowed [N, M + N]`` over [memory; x]."""
+    B, N, C = x.shape
+    h, d = attn.num_heads, attn.head_dims
+    W, b = attn.qkv.weight, attn.qkv.bias
+    src = x if memory is None else torch.cat([memory, x], 1)
+    L = src.shape[1]
+    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
+    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
+    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
+    logits = q @ k.transpose(-1, -2) / math.sqrt(d)  # [B, h, N, L]
+    if size is not None:
+        full = torch.cat([torch.ones(B, L - N), size], 1)
+        logits = logits + full.log()[:, None, None, :]
+    logits = logits.masked_fill(~allowed, float('-inf'))
+    out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
+    return attn.proj(out)
+
+
+def longformer_pattern(N, window, num_global, sliding, M=0):
+    """Written from the definition, independently of the module."""
+    i = torch.arange(N)[:, None]
+    j = torch.arange(N)[None]
+    if sliding:
+        local = (i - j).abs() <= window // 2
+    else:
+        local = i // window == j // window
+    G = min(num_global, N)
+    glob = torch.zeros(N, dtype=torch.bool)
+    glob[[math.floor((g + 0.5) * N / G) for g in range(G)]] = True
+    allowed = local | glob[None, :] | glob[:, None]  # [N, N]
+    return torch.cat([torch.ones(N, M, dtype=torch.bool), allowed], 1)
+
+
+@pytest.mark.parametrize('N,window,num_global,sliding', [
+    (16, 4, 2, True), (13, 6, 3, True), (21, 3, 0, True), (13, 5, 2, False),
+    (9, 1, 1, True), (30, 8, 5, False)
+])
+@pytest.mark.parametrize('use_size', [False, True])
+def test_matches_dense_reference_and_gradients(N, window, num_global,
+                                               sliding, use_size):
+    torch.manual_seed(N)
+    attn = build(window_size=window, num_global=num_global, sliding=sliding)
+    x = torch.randn(2, N, 16, requires_grad=True)
+    size = torch.randint(1, 5, (2, N)).float() if use_size else None
+    out = attn(x, size=size)
+    ref = reference(attn, x,
+                    longformer_pattern(N, window, num_global, sliding), size)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    params = [x, attn.qkv.weight, attn.proj.weight]
+    grads = torch.autograd.grad((out * g).sum(), params)
+    ref_grads = torch.autograd.grad((ref * g).sum(), params)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_global_positions_spread_over_the_clip():
+    pos = ATTENTIONS.get('LocalGlobalAttention').global_positions(16, 4)
+    assert pos.tolist() == [2, 6, 10, 14]
+    assert ATTENTIONS.get('LocalGlobalAttention').global_positions(
+        3, 8).tolist() == [0, 1, 2]
+
+
+def test_memory_tokens_are_seen_by_every_query():
+    torch.manual_seed(0)
+    attn = build(window_size=4, num_global=2)
+    x, memory = torch.randn(2, 10, 16), torch.randn(2, 3, 16)
+    size = torch.randint(1, 4, (2, 10)).float()
+    out = attn(x, size=size, memory=memory)
+    ref = reference(attn, x, longformer_pattern(10, 4, 2, True, M=3), size,
+                    memory)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(window_size=11, num_global=0, sliding=False),
+    dict(window_size=64, num_global=0, sliding=True),
+    dict(window_size=2, num_global=11, sliding=True),
+])
+def test_degenerate_cases_equal_full_attention(kwargs):
+    torch.manual_seed(0)
+    attn = build(**kwargs)
+    full = ATTENTIONS.build(dict(type='FullAttention', embed_dims=16,
+                                 num_heads=4))
+    full.load_state_dict(attn.state_dict())
+    x = torch.randn(2, 11, 16)
+    size = torch.randint(1, 4, (2, 11)).float()
+    torch.testing.assert_close(attn(x, size=size), full(x, size=size),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_autocast_backward():
+    torch.manual_seed(0)
+    attn = build(window_size=8, num_global=3)
+    x = torch.randn(2, 37, 16, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = attn(x, size=torch.randint(1, 3, (2, 37)).float())
+    out.float().pow(2).mean().backward()
+    assert out.dtype == torch.bfloat16
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert all(torch.isfinite(p.grad).all() for p in attn.parameters())
+
+
+def test_large_n_allocates_nothing_quadratic():
+    """16k tokens: no allocation comes near N x N x 4 bytes (1 GiB)."""
+    torch.manual_seed(0)
+    N = 16384
+    attn = build(embed_dims=8, num_heads=1, window_size=64, num_global=16)
+    x = torch.randn(1, N, 8, requires_grad=True)
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU],
+            profile_memory=True) as prof:
+        attn(x).sum().backward()
+    largest = max(e.cpu_memory_usage for e in prof.events())
+    assert torch.isfinite(x.grad).all()
+    assert largest < N * N * 4 / 64, largest
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='window_size=0'):
+        build(window_size=0)
+    with pytest.raises(ValueError, match='num_global=-1'):
+        build(num_global=-1)
+    with pytest.raises(ValueError, match=r'size has shape \(2, 3\)'):
+        build()(torch.randn(2, 4, 16), size=torch.ones(2, 3))
+    with pytest.raises(ValueError, match='memory has shape'):
+        build()(torch.randn(2, 4, 16), memory=torch.randn(2, 3, 8))
+
+
+def test_trains_inside_hier_sports():
+    """configs/attention/hier_sports_local_global.py builds HierarchicalVLM
+    with this attention in every block, and a train step updates it."""
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__),
+            '../../../configs/attention/hier_sports_local_global.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    attn = model.backbone.stages[0][0].attn
+    assert type(attn).__name__ == 'LocalGlobalAttention'
+    inputs, samples = [], []
+    for i in range(2):
+        inputs.append(torch.randint(0, 255, (1, 3, 8, 64, 64),
+                                    dtype=torch.uint8))
+        sample = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
+        sample.gt_frame_labels = torch.randint(0, 8, (8, ))
+        samples.append(sample)
+    data = dict(inputs=inputs, data_samples=samples, skipped=[])
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    before = attn.qkv.weight.detach().clone()
+    log = model.train_step(data, wrapper)
+    assert torch.isfinite(log['loss'])
+    assert not torch.equal(before, attn.qkv.weight)
