@@ -1,0 +1,183 @@
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+
+import hvlm.models  # noqa: F401
+from hvlm.registry import ATTENTIONS, MODELS
+from hvlm.structures import VideoDataSample
+
+SPORTS_CONFIG = osp.join(
+    osp.dirname(__file__), '../../../configs/hier_sports.py')
+
+def build(**kwargs):
+    cfg = dict(type='LinearAttentionBlock', embed_dims=32, num_heads=4)
+    cfg.update(kwargs)
+    return ATTENTIONS.build(cfg)
+
+
+def heads_of(attn, x, memory=None):
+    """q, k, v [B, h, *, d] computed from the qkv weights by hand."""
+    B, N, C = x.shape
+    h, d = attn.num_heads, attn.head_dims
+    W, b = attn.qkv.weight, attn.qkv.bias
+    src = x if memory is None else torch.cat([memory, x], 1)
+    L = src.shape[1]
+    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
+    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
+    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
+    return q, k, v
+
+
+PHI = {'elu': lambda t: F.elu(t) + 1, 'relu': F.relu}
+
+
+def reference(attn, x, size=None, memory=None):
+    """Explicit N x M kernel matrix phi(Q) phi(K)^T, row-normalised, and a
+    dense block-diagonal masked softmax for the local branch."""
+    B, N, C = x.shape
+    q, k, v = heads_of(attn, x, memory)
+    M = k.shape[2] - N
+    phi = PHI[attn.kernel_type]
+    kernel = phi(q) @ phi(k).transpose(-1, -2)  # [B, h, N, M + N]
+    key_size = torch.ones(B, M + N)
+    if size is not None:
+        key_size[:, M:] = size
+    kernel = kernel * key_size[:, None, None, :]
+    out = kernel @ v / (kernel.sum(-1, keepdim=True) + attn.eps)
+    if attn.local_window is not None:
+        w = attn.local_window
+        idx = torch.arange(N)
+        same = (idx[:, None] // w) == (idx[None, :] // w)  # [N, N]
+        logits = q @ k[:, :, M:].transpose(-1, -2) / attn.head_dims**0.5
+        logits = logits + key_size[:, None, None, M:].log()
+        logits = logits.masked_fill(~same, float('-inf'))
+        local = logits.softmax(-1) @ v[:, :, M:]
+        g = attn.local_gate.sigmoid()[:, None, None]
+        out = g * local + (1 - g) * out
+    out = out.transpose(1, 2).reshape(B, N, C)
+    return attn.proj(out)
+
+
+@pytest.mark.parametrize('kernel_type', ['elu', 'relu'])
+@pytest.mark.parametrize('local_window', [None, 4])
+@pytest.mark.parametrize('use_size,use_memory', [(False, False),
+                                                 (True, True)])
+def test_matches_explicit_kernel_matrices_and_gradients(
+        kernel_type, local_window, use_size, use_memory):
+    torch.manual_seed(0)
+    attn = build(kernel_type=kernel_type, local_window=local_window)
+    if local_window is not None:
+        with torch.no_grad():
+            attn.local_gate.copy_(torch.randn(4))
+    x = torch.randn(2, 10, 32, requires_grad=True)  # 10: last window padded
+    size = torch.randint(1, 5, (2, 10)).float() if use_size else None
+    memory = torch.randn(2, 3, 32) if use_memory else None
+    out = attn(x, size=size, memory=memory)
+    ref = reference(attn, x, size, memory)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    params = [x, attn.qkv.weight] + (
+        [attn.local_gate] if local_window else [])
+    grads = torch.autograd.grad((out * g).sum(), params)
+    ref_grads = torch.autograd.grad((ref * g).sum(), params)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_window_covering_everything_is_full_attention():
+    """local_window >= N with the gate saturated on the local branch is
+    exactly softmax attention over all tokens (with proportional sizes)."""
+    torch.manual_seed(0)
+    attn = build(local_window=16)
+    full = ATTENTIONS.build(dict(type='FullAttention', embed_dims=32,
+                                 num_heads=4))
+    full.load_state_dict(attn.state_dict(), strict=False)
+    with torch.no_grad():
+        attn.local_gate.fill_(40.)  # sigmoid = 1 in float32
+    x = torch.randn(2, 11, 32)
+    size = torch.randint(1, 4, (2, 11)).float()
+    torch.testing.assert_close(attn(x, size=size), full(x, size=size),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_local_branch_never_builds_an_n_by_n_matrix(monkeypatch):
+    shapes = []
+    sdpa = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        shapes.append((tuple(q.shape), None if attn_mask is None else tuple(
+            attn_mask.shape)))
+        return sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
+    attn = build(local_window=8)
+    attn(torch.randn(1, 60, 32), size=torch.ones(1, 60))
+    assert shapes == [((1, 4 * 8, 8, 8), (1, 4 * 8, 1, 8))]
+
+
+def test_bf16_autocast_and_dropout_train():
+    torch.manual_seed(0)
+    attn = build(local_window=4, attn_drop=0.2)
+    x = torch.randn(2, 12, 32, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = attn(x)
+    out.float().sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert attn.local_gate.grad is not None
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="kernel_type='cosine'"):
+        build(kernel_type='cosine')
+    with pytest.raises(ValueError, match='local_window=0'):
+        build(local_window=0)
+    with pytest.raises(ValueError, match='memory has shape'):
+        build()(torch.randn(1, 4, 32), memory=torch.randn(1, 2, 16))
+
+
+def test_train_step_of_the_main_config():
+    train_step_with(dict(type='LinearAttentionBlock', local_window=16))
+
+
+def train_step_with(attention):
+    """One optimiser step of the main config's model with ``attention`` in
+    every block: the loss is finite and the attention's weights move."""
+    cfg = Config.fromfile(SPORTS_CONFIG)
+    cfg.model.backbone.attention = attention
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    g = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for i in range(2):
+        inputs.append(
+            torch.randint(0, 256, (1, 3, 8, 64, 64), generator=g,
+                          dtype=torch.uint8))  # [clips, C, T, H, W]
+        sample = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
+        sample.gt_frame_labels = torch.randint(0, 8, (8, ), generator=g)
+        samples.append(sample)
+    mixer = model.backbone.stages[0][0].attn
+    assert type(mixer).__name__ == attention['type']
+    before = {k: v.detach().clone() for k, v in mixer.named_parameters()}
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    model.train()
+    log_vars = model.train_step(
+        dict(inputs=inputs, data_samples=samples, skipped=[]), optim)
+    assert torch.isfinite(log_vars['loss']), log_vars
+    moved = [k for k, v in mixer.named_parameters()
+             if not torch.equal(v, before[k])]
+    assert moved, 'no parameter of the attention was updated'
+
+
+def test_config_selects_it_in_every_block():
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(SPORTS_CONFIG), 'attention/hier_sports_linear.py'))
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    mixers = [block.attn for stage in model.backbone.stages for block in stage]
+    assert mixers and all(type(m).__name__ == 'LinearAttentionBlock' for m in mixers)

@@ -1,0 +1,301 @@
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+
+import hvlm.models  # noqa: F401
+from hvlm.models.attention import selective_scan as selective_scan_module
+from hvlm.models.attention.selective_scan import selective_scan
+from hvlm.registry import ATTENTIONS, MODELS
+from hvlm.structures import VideoDataSample
+
+SPORTS_CONFIG = osp.join(
+    osp.dirname(__file__), '../../../configs/hier_sports.py')
+
+
+def build(**kwargs):
+    cfg = dict(type='MambaLayer', embed_dims=16, num_heads=2, d_state=4)
+    cfg.update(kwargs)
+    return ATTENTIONS.build(cfg)
+
+
+def sequential_scan(u, delta, A, B, C, D=None, z=None, h0=None):
+    """The selective-scan recurrence, one token at a time, in float64."""
+    b, L, d = u.shape
+    h = torch.zeros(b, d, A.shape[1], dtype=torch.float64) \
+        if h0 is None else h0.double()
+    ys = []
+    for t in range(L):
+        h = torch.exp(delta[:, t, :, None].double() * A.double()) * h + (
+            delta[:, t] * u[:, t]).double()[..., None] * B[:, t,
+                                                           None].double()
+        ys.append((h * C[:, t, None].double()).sum(-1))
+    y = torch.stack(ys, 1)
+    if D is not None:
+        y = y + u.double() * D.double()
+    if z is not None:
+        y = y * F.silu(z.double())
+    return y, h
+
+
+def scan_inputs(b=2, L=53, d=6, s=4, seed=0, harsh=False):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(b, L, d, generator=g)
+    delta = torch.rand(b, L, d, generator=g) * (3. if harsh else 0.2)
+    A = -torch.rand(d, s, generator=g) * (40. if harsh else 4.) - 0.1
+    if harsh:
+        A[0, 0] = -1e4  # a log-decay far below the float32 range
+    B = torch.randn(b, L, s, generator=g)
+    C = torch.randn(b, L, s, generator=g)
+    return u, delta, A, B, C
+
+
+@pytest.mark.parametrize('harsh', [False, True])
+@pytest.mark.parametrize('chunk_size,block_size', [(4, 16), (16, 256),
+                                                   (1, 1)])
+def test_scan_matches_sequential_recurrence(harsh, chunk_size, block_size):
+    u, delta, A, B, C = scan_inputs(harsh=harsh)
+    D, z = torch.randn(6), torch.randn(2, 53, 6)
+    h0 = torch.randn(2, 6, 4)
+    y, h = selective_scan(u, delta, A, B, C, D, z, initial_state=h0,
+                          chunk_size=chunk_size, block_size=block_size)
+    y_ref, h_ref = sequential_scan(u, delta, A, B, C, D, z, h0)
+    torch.testing.assert_close(y.double(), y_ref, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(h.double(), h_ref, atol=1e-4, rtol=1e-4)
+    assert y.dtype == torch.float32
+
+
+def test_scan_gradients_match_sequential_recurrence():
+    u, delta, A, B, C = scan_inputs(L=37)
+    leaves = [t.double().requires_grad_() for t in (u, delta, A, B, C)]
+    y, h = selective_scan(*leaves, chunk_size=4, block_size=8)
+    y_ref, h_ref = sequential_scan(*leaves)
+    g_y, g_h = torch.randn_like(y_ref), torch.randn_like(h_ref)
+    grads = torch.autograd.grad((y * g_y).sum() + (h * g_h).sum(), leaves)
+    ref = torch.autograd.grad((y_ref * g_y).sum() + (h_ref * g_h).sum(),
+                              leaves)
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_scan_delta_bias_and_softplus():
+    u, delta, A, B, C = scan_inputs()
+    bias = torch.randn(6)
+    y, _ = selective_scan(u, delta, A, B, C, delta_bias=bias,
+                          delta_softplus=True)
+    y_ref, _ = sequential_scan(u, F.softplus(delta + bias), A, B, C)
+    torch.testing.assert_close(y.double(), y_ref, atol=1e-4, rtol=1e-4)
+
+
+def test_scan_chunk_by_chunk_equals_one_shot():
+    u, delta, A, B, C = scan_inputs(L=100)
+    y, h = selective_scan(u, delta, A, B, C, chunk_size=4, block_size=16)
+    parts, state = [], None
+    for part in (slice(0, 7), slice(7, 40), slice(40, 100)):
+        y_part, state = selective_scan(
+            u[:, part], delta[:, part], A, B[:, part], C[:, part],
+            initial_state=state, chunk_size=4, block_size=16)
+        parts.append(y_part)
+    torch.testing.assert_close(torch.cat(parts, 1), y, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, h, atol=1e-6, rtol=1e-6)
+
+
+def test_scan_works_block_by_block(monkeypatch):
+    """Linear in N: no temporary spans more than one block of tokens."""
+    seen = []
+    block = selective_scan_module._scan_block
+
+    def spy(u, *args):
+        seen.append(u.shape[1])
+        return block(u, *args)
+
+    monkeypatch.setattr(selective_scan_module, '_scan_block', spy)
+    u, delta, A, B, C = scan_inputs(b=1, L=1000, d=2)
+    selective_scan(u, delta, A, B, C, chunk_size=8, block_size=64)
+    assert max(seen) == 64 and sum(seen) == 1000
+
+
+def reference_mamba(layer, x, size=None, reverse=False):
+    """The reference Mamba block's forward written out: in_proj, causal
+    depthwise conv (pad d_conv - 1, keep the first L), silu, x_proj,
+    softplus(dt_proj), the sequential scan, the silu(z) gate."""
+    s = '_b' if reverse else ''
+    conv1d = getattr(layer, f'conv1d{s}')
+    x_proj, dt_proj = getattr(layer, f'x_proj{s}'), getattr(
+        layer, f'dt_proj{s}')
+    A = -torch.exp(getattr(layer, f'A{s}_log'))
+    L = x.shape[1]
+    xs, z = layer.in_proj(x).chunk(2, dim=-1)
+    if reverse:
+        xs, z = xs.flip(1), z.flip(1)
+        size = None if size is None else size.flip(1)
+    u = F.silu(conv1d(xs.transpose(1, 2))[..., :L]).transpose(1, 2)
+    dt, B, C = x_proj(u).split(
+        [layer.dt_rank, layer.d_state, layer.d_state], dim=-1)
+    delta = F.softplus(dt_proj(dt))
+    if size is not None:
+        delta = delta * size[..., None]
+    y, _ = sequential_scan(u, delta, A, B, C, getattr(layer, f'D{s}'), z)
+    return y.float().flip(1) if reverse else y.float()
+
+
+def test_layer_has_the_reference_parameterisation():
+    layer = build(embed_dims=32, d_state=16)  # d_inner 64, dt_rank 2
+    expected = {
+        'in_proj.weight': (128, 32),
+        'conv1d.weight': (64, 1, 4),
+        'conv1d.bias': (64, ),
+        'x_proj.weight': (2 + 2 * 16, 64),
+        'dt_proj.weight': (64, 2),
+        'dt_proj.bias': (64, ),
+        'A_log': (64, 16),
+        'D': (64, ),
+        'out_proj.weight': (32, 64),
+    }
+    assert {k: tuple(v.shape)
+            for k, v in layer.state_dict().items()} == expected
+    torch.testing.assert_close(layer.A_log[5].exp(),
+                               torch.arange(1, 17).float())
+    assert torch.equal(layer.D, torch.ones(64))
+    dt = F.softplus(layer.dt_proj.bias)
+    assert dt.min() >= 1e-3 * 0.999 and dt.max() <= 0.1 * 1.001
+    assert layer.A_log._no_weight_decay and layer.D._no_weight_decay
+    # A reference state dict (same keys) loads as is.
+    other = build(embed_dims=32, d_state=16)
+    other.load_state_dict(layer.state_dict())
+
+
+@pytest.mark.parametrize('bidirectional', [False, True])
+@pytest.mark.parametrize('use_size', [False, True])
+def test_layer_matches_reference_forward(bidirectional, use_size):
+    torch.manual_seed(0)
+    layer = build(bidirectional=bidirectional, chunk_size=4, block_size=8)
+    x = torch.randn(2, 21, 16)
+    size = torch.randint(1, 4, (2, 21)).float() if use_size else None
+    y = reference_mamba(layer, x, size)
+    if bidirectional:
+        y = (y + reference_mamba(layer, x, size, reverse=True)) / 2
+    torch.testing.assert_close(layer(x, size=size), layer.out_proj(y),
+                               atol=1e-4, rtol=1e-4)
+    if not use_size:
+        torch.testing.assert_close(layer(x, size=torch.ones(2, 21)),
+                                   layer(x))
+
+
+def test_bidirectional_sees_the_future_and_causal_does_not():
+    torch.manual_seed(0)
+    for bidirectional, sees in ((False, False), (True, True)):
+        layer = build(bidirectional=bidirectional)
+        x = torch.randn(1, 12, 16, requires_grad=True)
+        layer(x)[:, 0].sum().backward()
+        assert bool(x.grad[:, -1].abs().sum() > 0) == sees
+
+
+def test_layer_state_carries_across_clips():
+    torch.manual_seed(0)
+    layer = build(chunk_size=4, block_size=8).eval()
+    x = torch.randn(2, 30, 16)
+    one_shot, _ = layer.forward_with_state(x)
+    torch.testing.assert_close(one_shot, layer(x))
+    parts, state = [], None
+    for part in (slice(0, 2), slice(2, 17), slice(17, 30)):
+        y, state = layer.forward_with_state(x[:, part], state)
+        parts.append(y)
+    torch.testing.assert_close(torch.cat(parts, 1), one_shot, atol=1e-5,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize('num_tokens', [64, 4096, 16384])
+def test_long_sequences_stay_finite(num_tokens):
+    torch.manual_seed(0)
+    layer = build(embed_dims=8, num_heads=1, bidirectional=True)
+    x = torch.randn(1, num_tokens, 8, requires_grad=True)
+    out = layer(x)
+    out.pow(2).mean().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert out.abs().max() < 1e3
+
+
+def test_bf16_autocast_trains():
+    torch.manual_seed(0)
+    layer = build(bidirectional=True)
+    x = torch.randn(2, 40, 16, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = layer(x, size=torch.full((2, 40), 2.))
+    out.float().sum().backward()
+    assert torch.isfinite(x.grad).all() and layer.A_log.grad is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_cuda_path_matches_cpu():
+    torch.manual_seed(0)
+    layer = build(bidirectional=True)
+    x = torch.randn(2, 300, 16)
+    expected = layer(x)
+    torch.testing.assert_close(
+        layer.cuda()(x.cuda()).cpu(), expected, atol=1e-3, rtol=1e-3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='attn_drop=0.1'):
+        build(attn_drop=0.1)
+    with pytest.raises(ValueError, match="dt_rank='big'"):
+        build(dt_rank='big')
+    with pytest.raises(ValueError, match='no memory'):
+        build()(torch.randn(1, 4, 16), memory=torch.randn(1, 2, 16))
+    with pytest.raises(ValueError, match='bidirectional=False'):
+        build(bidirectional=True).forward_with_state(torch.randn(1, 4, 16))
+    with pytest.raises(ValueError, match=r'size has shape \(1, 3\)'):
+        build()(torch.randn(1, 4, 16), size=torch.ones(1, 3))
+    u, delta, A, B, C = scan_inputs()
+    with pytest.raises(ValueError, match='chunk_size=32'):
+        selective_scan(u, delta, A, B, C, chunk_size=32)
+    with pytest.raises(ValueError, match=r'B has shape \(2, 53, 3\)'):
+        selective_scan(u, delta, A, B[..., :3], C)
+
+
+def test_train_step_of_the_main_config():
+    train_step_with(dict(type='MambaLayer', bidirectional=True))
+
+
+def train_step_with(attention):
+    """One optimiser step of the main config's model with ``attention`` in
+    every block: the loss is finite and the attention's weights move."""
+    cfg = Config.fromfile(SPORTS_CONFIG)
+    cfg.model.backbone.attention = attention
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    g = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for i in range(2):
+        inputs.append(
+            torch.randint(0, 256, (1, 3, 8, 64, 64), generator=g,
+                          dtype=torch.uint8))  # [clips, C, T, H, W]
+        sample = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
+        sample.gt_frame_labels = torch.randint(0, 8, (8, ), generator=g)
+        samples.append(sample)
+    mixer = model.backbone.stages[0][0].attn
+    assert type(mixer).__name__ == attention['type']
+    before = {k: v.detach().clone() for k, v in mixer.named_parameters()}
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    model.train()
+    log_vars = model.train_step(
+        dict(inputs=inputs, data_samples=samples, skipped=[]), optim)
+    assert torch.isfinite(log_vars['loss']), log_vars
+    moved = [k for k, v in mixer.named_parameters()
+             if not torch.equal(v, before[k])]
+    assert moved, 'no parameter of the attention was updated'
+
+
+def test_config_selects_it_in_every_block():
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(SPORTS_CONFIG), 'attention/hier_sports_mamba.py'))
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    mixers = [block.attn for stage in model.backbone.stages for block in stage]
+    assert mixers and all(type(m).__name__ == 'MambaLayer' for m in mixers)

@@ -1,0 +1,238 @@
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+
+import hvlm.models  # noqa: F401
+from hvlm.registry import ATTENTIONS, MODELS
+from hvlm.structures import VideoDataSample
+
+SPORTS_CONFIG = osp.join(
+    osp.dirname(__file__), '../../../configs/hier_sports.py')
+
+
+def build(**kwargs):
+    cfg = dict(type='PerformerAttention', embed_dims=32, num_heads=4,
+               nb_features=64)
+    cfg.update(kwargs)
+    return ATTENTIONS.build(cfg)
+
+
+def heads_of(attn, x, memory=None):
+    """q, k, v [B, h, *, d] computed from the qkv weights by hand."""
+    B, N, C = x.shape
+    h, d = attn.num_heads, attn.head_dims
+    W, b = attn.qkv.weight, attn.qkv.bias
+    src = x if memory is None else torch.cat([memory, x], 1)
+    L = src.shape[1]
+    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
+    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
+    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
+    return q, k, v
+
+
+def fast_attention_reference(q, k, v, projection, key_size=None):
+    """performer-pytorch's ``FastAttention`` (softmax kernel, non-causal),
+    written out here rather than installed: the package pulls
+    local-attention, hyper-connections, torch-einops-utils and
+    axial-positional-embedding, each declaring its own torch requirement.
+
+    softmax_kernel: x' = d^-1/4 x; f = m^-1/2 (exp(W x' - |x'|^2/2 - max)
+    + 1e-4), max per query row for queries, over the whole head for keys;
+    then out = (f_q (f_k^T v)) / (f_q . sum_n f_k).
+    """
+    m, d = projection.shape
+
+    def kernel(x, is_query):
+        x = x * d**-0.25
+        dash = torch.einsum('bhnd,md->bhnm', x, projection)
+        diag = (x**2).sum(-1, keepdim=True) / 2
+        if is_query:
+            top = dash.max(dim=-1, keepdim=True).values
+        else:
+            top = dash.flatten(2).max(dim=-1).values[..., None, None]
+        return m**-0.5 * (torch.exp(dash - diag - top.detach()) + 1e-4)
+
+    fq, fk = kernel(q, True), kernel(k, False)
+    if key_size is not None:
+        fk = fk * key_size[:, None, :, None]
+    context = torch.einsum('bhnm,bhne->bhme', fk, v)
+    denom = torch.einsum('bhnm,bhm->bhn', fq, fk.sum(2))
+    return torch.einsum('bhnm,bhme->bhne', fq, context) / denom[..., None]
+
+
+def finish(attn, out):
+    B, h, N, d = out.shape
+    return attn.proj(out.transpose(1, 2).reshape(B, N, h * d))
+
+
+@pytest.mark.parametrize('use_size', [False, True])
+@pytest.mark.parametrize('use_memory', [False, True])
+def test_matches_fast_attention_reference_and_gradients(use_size,
+                                                        use_memory):
+    torch.manual_seed(0)
+    attn = build().eval()
+    x = torch.randn(2, 9, 32, requires_grad=True)
+    memory = torch.randn(2, 3, 32) if use_memory else None
+    size = torch.randint(1, 5, (2, 9)).float() if use_size else None
+    out = attn(x, size=size, memory=memory)
+    q, k, v = heads_of(attn, x, memory)
+    key_size = None
+    if use_size:
+        key_size = size if memory is None else torch.cat(
+            [torch.ones(2, 3), size], 1)
+    ref = finish(attn,
+                 fast_attention_reference(q, k, v, attn.projection,
+                                          key_size))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), [x, attn.qkv.weight])
+    ref_grads = torch.autograd.grad((ref * g).sum(), [x, attn.qkv.weight])
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_projection_rows_are_orthogonal_in_blocks():
+    attn = build(embed_dims=64, num_heads=4, nb_features=40)  # d = 16
+    w = attn.projection  # [40, 16]
+    block = w[:16] / w[:16].norm(dim=1, keepdim=True)
+    torch.testing.assert_close(block @ block.T, torch.eye(16), atol=1e-5,
+                               rtol=0)
+    assert w.shape == (40, 16)
+
+
+def test_converges_to_softmax_attention_as_features_grow():
+    """The FAVOR+ estimate is unbiased; its error must shrink with m."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 64, 32) * 0.5
+    errors = []
+    for m in (8, 64, 512, 4096):
+        trials = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            attn = build(nb_features=m).eval()
+            q, k, v = heads_of(attn, x)
+            exact = torch.softmax(
+                q @ k.transpose(-1, -2) / attn.head_dims**0.5, -1) @ v
+            with torch.no_grad():
+                approx = fast_attention_reference(q, k, v, attn.projection)
+                out = attn(x)
+            torch.testing.assert_close(
+                out, finish(attn, approx), atol=1e-5, rtol=1e-5)
+            trials.append(((approx - exact).norm() / exact.norm()).item())
+        errors.append(sum(trials) / len(trials))
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.05, errors
+
+
+def test_size_acts_like_duplicated_keys():
+    torch.manual_seed(0)
+    attn = build().eval()
+    x = torch.randn(1, 4, 32)
+    dup = torch.cat([x, x[:, 3:], x[:, 3:]], 1)  # token 3 three times
+    out_dup = attn(dup)[:, :3]
+    out_size = attn(x, size=torch.tensor([[1., 1., 1., 3.]]))[:, :3]
+    torch.testing.assert_close(out_size, out_dup, atol=1e-5, rtol=1e-5)
+
+
+def test_feature_redraw_only_in_training():
+    torch.manual_seed(0)
+    attn = build(redraw_interval=2)
+    x = torch.randn(1, 5, 32)
+    first = attn.projection.clone()
+    attn.eval()
+    for _ in range(3):
+        attn(x)
+    assert torch.equal(attn.projection, first)
+    attn.train()
+    attn(x)
+    attn(x)
+    assert torch.equal(attn.projection, first)
+    attn(x)  # the third training call redraws
+    assert not torch.equal(attn.projection, first)
+    assert 'projection' in attn.state_dict()
+    never = build(redraw_interval=None).train()
+    kept = never.projection.clone()
+    for _ in range(3):
+        never(x)
+    assert torch.equal(never.projection, kept)
+
+
+def test_key_dropout_keeps_outputs_finite_and_is_off_in_eval():
+    torch.manual_seed(0)
+    attn = build(attn_drop=0.5, redraw_interval=None)
+    x = torch.randn(2, 16, 32)
+    train_out = attn(x)
+    attn.eval()
+    assert torch.isfinite(train_out).all()
+    torch.testing.assert_close(attn(x), attn(x))
+    assert not torch.allclose(train_out, attn(x))
+
+
+def test_stable_with_large_logits_and_bf16_autocast():
+    torch.manual_seed(0)
+    attn = build()
+    x = (torch.randn(1, 128, 32) * 30).requires_grad_()
+    out = attn(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = attn(x)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='nb_features=0'):
+        build(nb_features=0)
+    with pytest.raises(ValueError, match='redraw_interval=-1'):
+        build(redraw_interval=-1)
+    with pytest.raises(ValueError, match=r'size has shape \(1, 3\)'):
+        build()(torch.randn(1, 4, 32), size=torch.ones(1, 3))
+
+
+def test_train_step_of_the_main_config():
+    train_step_with(dict(type='PerformerAttention', nb_features=32))
+
+
+def train_step_with(attention):
+    """One optimiser step of the main config's model with ``attention`` in
+    every block: the loss is finite and the attention's weights move."""
+    cfg = Config.fromfile(SPORTS_CONFIG)
+    cfg.model.backbone.attention = attention
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    g = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for i in range(2):
+        inputs.append(
+            torch.randint(0, 256, (1, 3, 8, 64, 64), generator=g,
+                          dtype=torch.uint8))  # [clips, C, T, H, W]
+        sample = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
+        sample.gt_frame_labels = torch.randint(0, 8, (8, ), generator=g)
+        samples.append(sample)
+    mixer = model.backbone.stages[0][0].attn
+    assert type(mixer).__name__ == attention['type']
+    before = {k: v.detach().clone() for k, v in mixer.named_parameters()}
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    model.train()
+    log_vars = model.train_step(
+        dict(inputs=inputs, data_samples=samples, skipped=[]), optim)
+    assert torch.isfinite(log_vars['loss']), log_vars
+    moved = [k for k, v in mixer.named_parameters()
+             if not torch.equal(v, before[k])]
+    assert moved, 'no parameter of the attention was updated'
+
+
+def test_config_selects_it_in_every_block():
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(SPORTS_CONFIG), 'attention/hier_sports_performer.py'))
+    with DefaultScope.overwrite_default_scope('hvlm'):
+        model = MODELS.build(cfg.model)
+    mixers = [block.attn for stage in model.backbone.stages for block in stage]
+    assert mixers and all(type(m).__name__ == 'PerformerAttention' for m in mixers)
