@@ -2,15 +2,18 @@
 
 Sub-packages and the registry that holds their classes:
 
-- ``data_preprocessors``, ``backbones``, ``vlms``: ``MODELS``
+- ``data_preprocessors``, ``backbones``, ``vlms``, ``experts``: ``MODELS``
+- ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
 - ``heads``: ``HEADS``
 - ``layers``: plain building blocks, not registered
 """
+from .adapters import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
+from .experts import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .mergers import *  # noqa: F401,F403
 from .vlms import *  # noqa: F401,F403

@@ -26,6 +26,17 @@ class VideoDataSample(BaseDataElement):
     Predictions, written by heads: ``pred_frame_scores``
     (``FloatTensor [num_clips * clip_len, num_classes]``, probabilities) and
     ``pred_frame_labels`` (``LongTensor [num_clips * clip_len]``).
+
+    - ``ActionDetectionHead`` also writes ``pred_actionness``
+      (``FloatTensor [num_clips * clip_len]``), ``pred_segments``
+      (``FloatTensor [S, 2]``, start and end in seconds),
+      ``pred_segment_labels`` (``LongTensor [S]``) and
+      ``pred_segment_scores`` (``FloatTensor [S]``), best first.
+    - ``VideoQAHead``: ``pred_qa``, a list of ``dict(question=str,
+      answer_id=int, score=float)``, one per question of ``questions`` (an
+      optional list of str to ask new questions) or else of ``gt_qa``.
+    - ``VideoCaptioningHead``: ``pred_captions``, a list of
+      ``dict(text=str, start=float, end=float)``, one per segment.
     """
 
     @property

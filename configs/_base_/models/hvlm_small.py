@@ -18,6 +18,9 @@ model = dict(
         drop_path_rate=0.1,
         attention=dict(type='FullAttention'),
         merger=dict(type='SpatialPoolMerger', kernel=(1, 2, 2))),
+    # The original's three tasks and capacities: 150 actions, 1000
+    # answers, a 10000-word vocabulary; its loss weights 0.33/0.33/0.34.
+    # Detection comes first so that captioning can use its segments.
     head=dict(
         type='MultiTaskHead',
         heads=dict(
@@ -25,8 +28,35 @@ model = dict(
                 type='ActionDetectionHead',
                 in_channels=192,
                 num_classes=150,
-                dropout=0.1)),
-        task_weights=dict(action_detection=1.0)))
+                dropout=0.1,
+                smooth_window=3),
+            video_qa=dict(
+                type='VideoQAHead',
+                in_channels=192,
+                num_answers=1000,
+                vocab_size=10000,
+                embed_dims=64,
+                num_layers=1,
+                num_heads=4),
+            video_captioning=dict(
+                type='VideoCaptioningHead',
+                in_channels=192,
+                vocab_size=10000,
+                embed_dims=64,
+                num_layers=1,
+                num_heads=4,
+                beam_size=1)),
+        task_weights=dict(
+            action_detection=0.33, video_qa=0.33, video_captioning=0.34)))
 
-val_evaluator = dict(type='FrameActionMetric')
+# Trains the QA / captioning tokenizer on the training annotations before
+# the first epoch (kept when a checkpoint already has one).
+custom_hooks = [dict(type='TokenizerHook')]
+
+val_evaluator = [
+    dict(type='FrameActionMetric'),
+    dict(type='TemporalActionDetectionMetric'),
+    dict(type='VideoQAMetric'),
+    dict(type='CaptionMetric'),
+]
 test_evaluator = val_evaluator

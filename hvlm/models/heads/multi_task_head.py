@@ -9,6 +9,10 @@ from hvlm.structures import SampleList
 from ..backbones.video_features import VideoFeatures
 from .base_head import BaseHead
 
+# The original HierarchicalVLM's loss weights for its three tasks.
+DEFAULT_TASK_WEIGHTS = dict(
+    action_detection=0.33, video_qa=0.33, video_captioning=0.34)
+
 
 @HEADS.register_module()
 class MultiTaskHead(BaseHead):
@@ -19,10 +23,18 @@ class MultiTaskHead(BaseHead):
     mmengine still sums every key that contains ``loss``. Only those loss
     keys are multiplied by the task's weight; logged extras are not.
 
+    A batch may mix videos annotated for different tasks: every head
+    scores only the samples that carry its labels (``gt_frame_labels`` /
+    ``gt_segments``, ``gt_qa``, ``gt_captions``) and returns 0, connected to
+    the graph, when none does, so a task missing from a batch adds nothing
+    and never gives NaN.
+
     Args:
         heads (dict): ``task name -> head config`` (``HEADS``).
         task_weights (dict, optional): ``task name -> weight``; a task
-            without a weight gets 1.0.
+            without a weight gets its entry of ``DEFAULT_TASK_WEIGHTS``
+            (the original's 0.33 / 0.33 / 0.34 for ``action_detection`` /
+            ``video_qa`` / ``video_captioning``), any other task 1.0.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -48,7 +60,8 @@ class MultiTaskHead(BaseHead):
             {task: HEADS.build(cfg)
              for task, cfg in heads.items()})
         self.task_weights = {
-            task: float(task_weights.get(task, 1.0))
+            task: float(
+                task_weights.get(task, DEFAULT_TASK_WEIGHTS.get(task, 1.0)))
             for task in heads
         }
 

@@ -5,7 +5,15 @@ _base_ = ['../../../configs/hier_sports.py']
 
 model = dict(
     backbone=dict(embed_dims=(16, 32), depths=(1, 1), num_heads=(2, 2)),
-    head=dict(heads=dict(action_detection=dict(in_channels=32))))
+    head=dict(
+        heads=dict(
+            action_detection=dict(in_channels=32),
+            video_qa=dict(
+                in_channels=32, embed_dims=16, num_layers=1, num_heads=2,
+                num_answers=64, vocab_size=256),
+            video_captioning=dict(
+                in_channels=32, embed_dims=16, num_layers=1, num_heads=2,
+                vocab_size=256))))
 
 train_cfg = dict(max_epochs=2)
 param_scheduler = [

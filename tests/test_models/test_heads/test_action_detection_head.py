@@ -79,7 +79,7 @@ def test_all_ignored_gives_connected_zero():
 
 def test_predict_writes_scores_and_labels():
     torch.manual_seed(0)
-    head = build()
+    head = build(smooth_window=1)
     feats = make_feats()
     out = head.predict(feats, samples([None, None]))
     logits = head.frame_logits(feats)
@@ -98,3 +98,69 @@ def test_errors():
         head.loss(make_feats(), samples([torch.zeros(7), None]))
     with pytest.raises(ValueError, match='class 4 but num_classes=4'):
         head.loss(make_feats(), samples([torch.full((10, ), 4), None]))
+
+
+def test_predict_smooths_within_each_clip():
+    torch.manual_seed(0)
+    head = build()  # smooth_window=3
+    feats = make_feats()
+    out = head.predict(feats, samples([None, None]))
+    raw = head.frame_logits(feats).softmax(-1).reshape(4, 5, 4)  # per clip
+    act = head.actionness_logits(feats).sigmoid().reshape(4, 5)
+    expected = torch.empty_like(raw)
+    expected_act = torch.empty_like(act)
+    for f in range(5):
+        lo, hi = max(f - 1, 0), min(f + 2, 5)
+        expected[:, f] = raw[:, lo:hi].mean(1)
+        expected_act[:, f] = act[:, lo:hi].mean(1)
+    for i, s in enumerate(out):
+        torch.testing.assert_close(s.pred_frame_scores,
+                                   expected[2 * i:2 * i + 2].reshape(10, 4))
+        torch.testing.assert_close(s.pred_actionness,
+                                   expected_act[2 * i:2 * i + 2].reshape(10))
+        assert torch.equal(s.pred_frame_labels,
+                           s.pred_frame_scores.argmax(-1))
+
+
+def test_actionness_loss_is_bce_over_annotated_videos():
+    torch.manual_seed(0)
+    head = build(actionness_loss_weight=0.5)
+    feats = make_feats()
+    labels = torch.randint(-1, 4, (2, 10))
+    s = samples(labels)
+    s[0].gt_segments = torch.zeros(1, 2)  # only video 0 is annotated
+    loss = head.loss(feats, s)['loss_actionness']
+    logits = head.actionness_logits(feats)[0]
+    expected = 0.5 * F.binary_cross_entropy_with_logits(
+        logits, (labels[0] >= 0).float())
+    torch.testing.assert_close(loss, expected)
+    none = head.loss(feats, samples(labels))['loss_actionness']
+    assert none.item() == 0.
+    none.backward()
+    assert torch.all(head.fc_act.weight.grad == 0)
+
+
+def test_predict_decodes_segments_in_seconds():
+    torch.manual_seed(0)
+    head = build(smooth_window=1)
+    with torch.no_grad():
+        head.fc_cls.weight.zero_()
+        head.fc_act.weight.zero_()
+        head.fc_act.bias.fill_(5.)  # every frame is action
+    feats = make_feats(num_videos=1, num_clips=1, T0=3, num_frames=5)
+    head.fc_cls.bias.data = torch.tensor([0., 3., 0., 0.])
+    s = samples([None])
+    s[0].set_metainfo(dict(frame_times=[1.0, 1.5, 2.0, 2.5, 3.0]))
+    out = head.predict(feats, s)[0]
+    torch.testing.assert_close(out.pred_segments, torch.tensor([[1.0, 3.5]]))
+    assert out.pred_segment_labels.tolist() == [1]
+    p = torch.tensor([0., 3., 0., 0.]).softmax(-1)[1] * torch.sigmoid(
+        torch.tensor(5.))
+    torch.testing.assert_close(out.pred_segment_scores, p[None])
+
+
+def test_new_argument_errors():
+    with pytest.raises(ValueError, match='smooth_window=2'):
+        build(smooth_window=2)
+    with pytest.raises(ValueError, match=r'actionness_thresholds=\(1.5,\)'):
+        build(actionness_thresholds=(1.5, ))

@@ -78,7 +78,56 @@ def test_with_action_detection_head():
     for x in s:
         x.gt_frame_labels = torch.zeros(10)
     losses = head.loss(make_feats(), s)
-    assert list(losses) == ['loss_action_detection_cls']
+    assert list(losses) == [
+        'loss_action_detection_cls', 'loss_action_detection_actionness'
+    ]
+
+
+def test_default_weights_are_the_originals():
+    head = HEADS.build(
+        dict(type='MultiTaskHead',
+             heads=dict(
+                 action_detection=dict(
+                     type='ActionDetectionHead', in_channels=8,
+                     num_classes=4),
+                 other=dict(type='ActionDetectionHead', in_channels=8,
+                            num_classes=4))))
+    assert head.task_weights == dict(action_detection=0.33, other=1.0)
+
+
+def test_tasks_without_labels_in_the_batch_add_connected_zeros():
+    """A batch where no video has QA or caption labels: those tasks give 0
+    (not NaN), every head still gets a gradient, detection is unchanged."""
+    from hvlm.models.text import WordTokenizer
+    torch.manual_seed(0)
+    heads = dict(
+        action_detection=dict(
+            type='ActionDetectionHead', in_channels=8, num_classes=4),
+        video_qa=dict(type='VideoQAHead', in_channels=8, num_answers=5,
+                      vocab_size=16, embed_dims=8, num_layers=1,
+                      num_heads=2),
+        video_captioning=dict(
+            type='VideoCaptioningHead', in_channels=8, vocab_size=16,
+            embed_dims=8, num_layers=1, num_heads=2))
+    head = HEADS.build(dict(type='MultiTaskHead', heads=heads)).eval()
+    tok = WordTokenizer.train(['a b c'])
+    head.heads['video_qa'].set_tokenizer(tok)
+    head.heads['video_captioning'].set_tokenizer(tok)
+    s = [VideoDataSample(), VideoDataSample()]
+    for x in s:
+        x.gt_frame_labels = torch.randint(0, 4, (10, ))
+    feats = make_feats()
+    losses = head.loss(feats, s)
+    assert losses['loss_video_qa_answer'].item() == 0.
+    assert losses['loss_video_captioning_caption'].item() == 0.
+    alone = head.heads['action_detection'].loss(feats, s)['loss_cls']
+    torch.testing.assert_close(losses['loss_action_detection_cls'],
+                               0.33 * alone)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None, name
 
 
 def test_errors():

@@ -1,0 +1,66 @@
+"""Video tokens as a memory that text heads attend to."""
+from typing import Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..backbones.video_features import VideoFeatures
+
+
+def video_memory(feats: VideoFeatures) -> Tuple[Tensor, Tensor, Tensor]:
+    """The final tokens of each video's clips, laid end to end.
+
+    Returns:
+        tuple:
+        - ``memory [V, nc*N, C]``: the tokens of the ``nc`` clips of each
+          of the ``V`` videos.
+        - ``bias [V, nc*N]``: ``log(size)``, the proportional-attention bias
+          (Bolya et al. 2023, "Token Merging", Sec. 3) that makes a token
+          merged from ``size`` tubelets weigh as much as those tubelets.
+        - ``steps [V, nc*N, 2]``: the first and last tubelet time step each
+          token covers, counted over the whole video (clip ``c``'s step
+          ``t`` is ``c * T0 + t``); a merged token may span several.
+    """
+    B, N, C = feats.tokens.shape
+    nc = feats.num_clips
+    T0, H0, W0 = feats.grid
+    t_of_tubelet = torch.arange(
+        T0 * H0 * W0, device=feats.index.device) // (H0 * W0)  # [N0]
+    t_of_tubelet = t_of_tubelet.expand_as(feats.index)  # [B, N0]
+    first = torch.full((B, N), T0, dtype=torch.long,
+                       device=feats.index.device)
+    first = first.scatter_reduce(1, feats.index, t_of_tubelet, 'amin')
+    last = torch.zeros((B, N), dtype=torch.long, device=feats.index.device)
+    last = last.scatter_reduce(1, feats.index, t_of_tubelet, 'amax')
+    clip = torch.arange(B, device=first.device) % nc  # [B]
+    steps = torch.stack([first, last], dim=-1) + (clip * T0)[:, None, None]
+    memory = feats.tokens.reshape(B // nc, nc * N, C)  # [V, nc*N, C]
+    bias = feats.size.to(memory.dtype).clamp_min(1).log()
+    return memory, bias.reshape(B // nc, nc * N), steps.reshape(
+        B // nc, nc * N, 2)
+
+
+def step_times(feats: VideoFeatures,
+               frame_times: Sequence[float]) -> Tensor:
+    """``[nc*T0, 2]`` start and end (seconds) of each tubelet time step of
+    one video, from the decoded frames' times (``num_clips * num_frames``,
+    clip-major, as ``SampleFrames`` writes ``frame_times``).
+
+    A step covers frames ``t*tp .. (t+1)*tp - 1`` of its clip (cut to the
+    clip; a padded step repeats the last frame); it ends one frame spacing
+    (the median gap between decoded frames) after its last frame.
+    """
+    times = torch.as_tensor(frame_times, dtype=torch.float64).reshape(-1)
+    nc, nf, tp = feats.num_clips, feats.num_frames, feats.temporal_patch
+    if times.numel() != nc * nf:
+        raise ValueError(f'frame_times has {times.numel()} entries, '
+                         f'expected num_clips * num_frames = {nc}*{nf}')
+    T0 = feats.grid[0]
+    gap = times.diff().abs().median().item() if times.numel() > 1 else 0.
+    t = torch.arange(T0)
+    first = (t * tp).clamp_max(nf - 1)  # [T0]
+    last = ((t + 1) * tp - 1).clamp_max(nf - 1)  # [T0]
+    offset = (torch.arange(nc) * nf)[:, None]  # [nc, 1]
+    start = times[(offset + first).reshape(-1)]  # [nc*T0]
+    end = times[(offset + last).reshape(-1)] + gap  # [nc*T0]
+    return torch.stack([start, end], dim=-1).float()  # [nc*T0, 2]
