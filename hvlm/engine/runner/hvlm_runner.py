@@ -19,7 +19,7 @@ from hvlm.utils.setup_env import register_all_modules
 
 # Hooks every hvlm run gets unless the config already lists them.
 DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook',
-                        'NonFiniteLossHook')
+                        'NonFiniteLossHook', 'TokenizerHook')
 
 # Multi-line INFO records that mmengine prints at every start; they stay in
 # the log file but are kept off the terminal.
@@ -56,8 +56,9 @@ class HVLMRunner(Runner):
       truncated or corrupt one with a warning;
     - a DataLoader worker that dies is reported with the file it was
       loading (:mod:`hvlm.datasets.worker_tracker`);
-    - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook`` and
-      ``NonFiniteLossHook`` are added (list one in ``custom_hooks`` to set
+    - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook``,
+      ``NonFiniteLossHook`` and ``TokenizerHook`` (a no-op for models
+      without text heads) are added (list one in ``custom_hooks`` to set
       its arguments, e.g. ``dict(type='NonFiniteLossHook', policy='stop')``);
       and the environment/config/hook dumps stay in the log file
       instead of filling the terminal.

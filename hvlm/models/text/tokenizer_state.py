@@ -34,9 +34,9 @@ class TokenizerStateMixin:
     def require_tokenizer(self) -> WordTokenizer:
         if self.tokenizer is None:
             raise RuntimeError(
-                f'{type(self).__name__} has no tokenizer: add '
-                "dict(type='TokenizerHook') to custom_hooks (it trains one "
-                'on the training annotations), load a checkpoint that has '
+                f'{type(self).__name__} has no tokenizer: train with '
+                "HVLMRunner (its TokenizerHook trains one on the training "
+                'annotations), load a checkpoint that has '
                 'one, or call set_tokenizer(WordTokenizer.train(texts))')
         return self.tokenizer
 

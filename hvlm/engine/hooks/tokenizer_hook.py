@@ -6,8 +6,8 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from hvlm.registry import HOOKS
-from .tokenizer import WordTokenizer
-from .tokenizer_state import TokenizerStateMixin
+from hvlm.models.text.tokenizer import WordTokenizer
+from hvlm.models.text.tokenizer_state import TokenizerStateMixin
 
 
 def annotation_texts(dataset) -> Iterator[str]:
