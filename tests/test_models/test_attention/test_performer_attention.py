@@ -1,17 +1,9 @@
-import os.path as osp
-
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.optim import OptimWrapper
-from mmengine.registry import DefaultScope
 
 import hvlm.models  # noqa: F401
-from hvlm.registry import ATTENTIONS, MODELS
-from hvlm.structures import VideoDataSample
+from hvlm.registry import ATTENTIONS
 
-SPORTS_CONFIG = osp.join(
-    osp.dirname(__file__), '../../../configs/hier_sports.py')
 
 
 def build(**kwargs):
@@ -195,44 +187,9 @@ def test_bad_arguments():
         build()(torch.randn(1, 4, 32), size=torch.ones(1, 3))
 
 
-def test_train_step_of_the_main_config():
-    train_step_with(dict(type='PerformerAttention', nb_features=32))
+def test_its_config_trains_the_main_model(check_train_step):
+    check_train_step('PerformerAttention', config='performer')
 
 
-def train_step_with(attention):
-    """One optimiser step of the main config's model with ``attention`` in
-    every block: the loss is finite and the attention's weights move."""
-    cfg = Config.fromfile(SPORTS_CONFIG)
-    cfg.model.backbone.attention = attention
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('hvlm'):
-        model = MODELS.build(cfg.model)
-    g = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for i in range(2):
-        inputs.append(
-            torch.randint(0, 256, (1, 3, 8, 64, 64), generator=g,
-                          dtype=torch.uint8))  # [clips, C, T, H, W]
-        sample = VideoDataSample(metainfo=dict(video_id=f'v{i}'))
-        sample.gt_frame_labels = torch.randint(0, 8, (8, ), generator=g)
-        samples.append(sample)
-    mixer = model.backbone.stages[0][0].attn
-    assert type(mixer).__name__ == attention['type']
-    before = {k: v.detach().clone() for k, v in mixer.named_parameters()}
-    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
-    model.train()
-    log_vars = model.train_step(
-        dict(inputs=inputs, data_samples=samples, skipped=[]), optim)
-    assert torch.isfinite(log_vars['loss']), log_vars
-    moved = [k for k, v in mixer.named_parameters()
-             if not torch.equal(v, before[k])]
-    assert moved, 'no parameter of the attention was updated'
-
-
-def test_config_selects_it_in_every_block():
-    cfg = Config.fromfile(
-        osp.join(osp.dirname(SPORTS_CONFIG), 'attention/hier_sports_performer.py'))
-    with DefaultScope.overwrite_default_scope('hvlm'):
-        model = MODELS.build(cfg.model)
-    mixers = [block.attn for stage in model.backbone.stages for block in stage]
-    assert mixers and all(type(m).__name__ == 'PerformerAttention' for m in mixers)
+def test_trains_with_options_in_the_main_model(check_train_step):
+    check_train_step('PerformerAttention', attention=dict(type='PerformerAttention', nb_features=32))
