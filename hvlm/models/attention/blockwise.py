@@ -255,3 +255,44 @@ def blockwise_attention(q: Tensor,
             outs.append(_block_chunk(*args))
     out = torch.cat(outs, dim=2)  # [B, h, nb, w, d]
     return out.reshape(B, h, nb * w, d)[:, :, :N]  # [B, h, N, d]
+
+
+class BlockwiseAttentionBase(nn.Module):
+    """Projections and checks shared by the block-sparse attentions.
+
+    The parameter names are ``FullAttention``'s (``qkv``, ``proj``), so a
+    model trained with full attention loads into any of them.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.) -> None:
+        super().__init__()
+        if num_heads <= 0 or embed_dims % num_heads != 0:
+            raise ValueError(
+                f'embed_dims={embed_dims} must be divisible by '
+                f'num_heads={num_heads} (a positive integer)')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def project(self, x: Tensor, size: Optional[Tensor]
+                ) -> Tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+        """``q, k, v`` (each ``[B, h, N, d]``) and the ``log(size)`` key
+        bias (``[B, N]`` or None) of tokens ``x`` ``[B, N, C]``."""
+        B, N, C = x.shape
+        if C != self.embed_dims:
+            raise ValueError(f'x has {C} channels, expected '
+                             f'embed_dims={self.embed_dims}')
+        bias = size_bias(size, B, N, x.dtype)  # [B, N] or None
+        q, k, v = map(
+            lambda t: split_heads(t, self.num_heads),
+            self.qkv(x).chunk(3, dim=-1))  # each [B, h, N, d]
+        return q, k, v, bias

@@ -6,12 +6,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import memory_key_value, merge_heads, size_bias, split_heads
+from .blockwise import BlockwiseAttentionBase, memory_key_value, merge_heads
 
 
 def merge_plan(bank: np.ndarray, size: np.ndarray,
@@ -116,7 +115,7 @@ def compress_memory(bank: Tensor, size: Tensor,
 
 
 @ATTENTIONS.register_module()
-class CrossMemoryAttention(nn.Module):
+class CrossMemoryAttention(BlockwiseAttentionBase):
     """Queries from the current tokens; keys and values from a memory bank
     of earlier tokens plus the current tokens.
 
@@ -160,26 +159,16 @@ class CrossMemoryAttention(nn.Module):
                  memory_size: int = 128,
                  segment_len: Optional[int] = None,
                  carry_memory: bool = False) -> None:
-        super().__init__()
-        if num_heads <= 0 or embed_dims % num_heads != 0:
-            raise ValueError(
-                f'embed_dims={embed_dims} must be divisible by '
-                f'num_heads={num_heads} (a positive integer)')
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         if memory_size < 1:
             raise ValueError(f'memory_size={memory_size} must be >= 1')
         if segment_len is not None and segment_len < 1:
             raise ValueError(
                 f'segment_len={segment_len} must be >= 1 or None')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
         self.memory_size = memory_size
         self.segment_len = segment_len
         self.carry_memory = carry_memory
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
         self._bank: Optional[Tensor] = None
         self._bank_size: Optional[Tensor] = None
 
@@ -225,14 +214,8 @@ class CrossMemoryAttention(nn.Module):
             Tensor: ``[B, N, C]``.
         """
         B, N, C = x.shape
-        if C != self.embed_dims:
-            raise ValueError(f'x has {C} channels, expected '
-                             f'embed_dims={self.embed_dims}')
-        bias = size_bias(size, B, N, x.dtype)
+        q, k, v, bias = self.project(x, size)  # [B, h, N, d] x 3
         sizes = x.new_ones(B, N) if size is None else size.to(x.dtype)
-        q, k, v = map(
-            lambda t: split_heads(t, self.num_heads),
-            self.qkv(x).chunk(3, dim=-1))  # each [B, h, N, d]
         extra_k = extra_v = None
         if memory is not None:
             extra_k, extra_v = memory_key_value(self.qkv, memory, B,

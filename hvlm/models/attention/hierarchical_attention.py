@@ -4,17 +4,16 @@ import math
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import (blockwise_attention, memory_key_value, merge_heads,
-                        size_bias, split_heads)
+from .blockwise import (BlockwiseAttentionBase, blockwise_attention,
+                        memory_key_value, merge_heads)
 
 
 @ATTENTIONS.register_module()
-class HierarchicalAttentionBlock(nn.Module):
+class HierarchicalAttentionBlock(BlockwiseAttentionBase):
     """Local attention within windows (or frames) plus global attention to
     one pooled token per window; the original's default ``hierarchical``.
 
@@ -62,11 +61,8 @@ class HierarchicalAttentionBlock(nn.Module):
                  window_size: Optional[int] = None,
                  pool: str = 'avg',
                  num_levels: int = 2) -> None:
-        super().__init__()
-        if num_heads <= 0 or embed_dims % num_heads != 0:
-            raise ValueError(
-                f'embed_dims={embed_dims} must be divisible by '
-                f'num_heads={num_heads} (a positive integer)')
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         if window_size is not None and window_size < 1:
             raise ValueError(
                 f'window_size={window_size} must be >= 1 or None')
@@ -74,16 +70,9 @@ class HierarchicalAttentionBlock(nn.Module):
             raise ValueError(f'pool={pool!r} is not one of {self.POOLS}')
         if num_levels not in (1, 2):
             raise ValueError(f'num_levels={num_levels} must be 1 or 2')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
         self.window_size = window_size
         self.pool = pool
         self.num_levels = num_levels
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
 
     def window_of(self, num_tokens: int,
                   shape: Optional[Tuple[int, int, int]]) -> int:
@@ -130,13 +119,7 @@ class HierarchicalAttentionBlock(nn.Module):
             Tensor: ``[B, N, C]``.
         """
         B, N, C = x.shape
-        if C != self.embed_dims:
-            raise ValueError(f'x has {C} channels, expected '
-                             f'embed_dims={self.embed_dims}')
-        bias = size_bias(size, B, N, x.dtype)  # [B, N] or None
-        q, k, v = map(
-            lambda t: split_heads(t, self.num_heads),
-            self.qkv(x).chunk(3, dim=-1))  # each [B, h, N, d]
+        q, k, v, bias = self.project(x, size)  # [B, h, N, d] x 3
         w = N if self.num_levels == 1 else self.window_of(N, shape)
         nb = math.ceil(N / w)
 

@@ -3,17 +3,16 @@ computed exactly without an ``N x N`` mask."""
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import (blockwise_attention, memory_key_value, merge_heads,
-                        size_bias, split_heads)
+from .blockwise import (BlockwiseAttentionBase, blockwise_attention,
+                        memory_key_value, merge_heads)
 
 
 @ATTENTIONS.register_module()
-class LocalGlobalAttention(nn.Module):
+class LocalGlobalAttention(BlockwiseAttentionBase):
     """Sliding-window (or blocked-window) attention plus global tokens.
 
     Beltagy et al., "Longformer: The Long-Document Transformer" (2020):
@@ -55,25 +54,15 @@ class LocalGlobalAttention(nn.Module):
                  window_size: int = 64,
                  num_global: int = 16,
                  sliding: bool = True) -> None:
-        super().__init__()
-        if num_heads <= 0 or embed_dims % num_heads != 0:
-            raise ValueError(
-                f'embed_dims={embed_dims} must be divisible by '
-                f'num_heads={num_heads} (a positive integer)')
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         if window_size < 1:
             raise ValueError(f'window_size={window_size} must be >= 1')
         if num_global < 0:
             raise ValueError(f'num_global={num_global} must be >= 0')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
         self.window_size = window_size
         self.num_global = num_global
         self.sliding = sliding
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
 
     @staticmethod
     def global_positions(num_tokens: int, num_global: int,
@@ -103,13 +92,7 @@ class LocalGlobalAttention(nn.Module):
             Tensor: ``[B, N, C]``.
         """
         B, N, C = x.shape
-        if C != self.embed_dims:
-            raise ValueError(f'x has {C} channels, expected '
-                             f'embed_dims={self.embed_dims}')
-        bias = size_bias(size, B, N, x.dtype)  # [B, N] or None
-        q, k, v = map(
-            lambda t: split_heads(t, self.num_heads),
-            self.qkv(x).chunk(3, dim=-1))  # each [B, h, N, d]
+        q, k, v, bias = self.project(x, size)  # [B, h, N, d] x 3
         dropout_p = self.attn_drop if self.training else 0.
 
         glob = self.global_positions(N, self.num_global, x.device)  # [G]
