@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import BlockwiseAttentionBase, memory_key_value, merge_heads
+from .base import MultiHeadAttentionBase
+from .blockwise import memory_key_value, merge_heads
 
 
 def merge_plan(bank: np.ndarray, size: np.ndarray,
@@ -115,7 +116,7 @@ def compress_memory(bank: Tensor, size: Tensor,
 
 
 @ATTENTIONS.register_module()
-class CrossMemoryAttention(BlockwiseAttentionBase):
+class CrossMemoryAttention(MultiHeadAttentionBase):
     """Queries from the current tokens; keys and values from a memory bank
     of earlier tokens plus the current tokens.
 

@@ -3,15 +3,15 @@ measured against."""
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
+from .base import MultiHeadAttentionBase
 
 
 @ATTENTIONS.register_module()
-class FullAttention(nn.Module):
+class FullAttention(MultiHeadAttentionBase):
     """Every token attends to every token (and to an optional memory).
 
     Runs on :func:`torch.nn.functional.scaled_dot_product_attention` so that
@@ -39,18 +39,8 @@ class FullAttention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.) -> None:
-        super().__init__()
-        if num_heads <= 0 or embed_dims % num_heads != 0:
-            raise ValueError(
-                f'embed_dims={embed_dims} must be divisible by '
-                f'num_heads={num_heads} (a positive integer)')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         # Set by a token merger that matches on keys (ToMe): the forward
         # then leaves the head-averaged keys ``[B, N, d]`` in ``last_keys``.
         self.keep_keys = False

@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import (BlockwiseAttentionBase, blockwise_attention,
-                        memory_key_value, merge_heads)
+from .base import MultiHeadAttentionBase
+from .blockwise import blockwise_attention, memory_key_value, merge_heads
 
 
 @ATTENTIONS.register_module()
-class HierarchicalAttentionBlock(BlockwiseAttentionBase):
+class HierarchicalAttentionBlock(MultiHeadAttentionBase):
     """Local attention within windows (or frames) plus global attention to
     one pooled token per window; the original's default ``hierarchical``.
 

@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import (BlockwiseAttentionBase, blockwise_attention,
-                        memory_key_value, merge_heads)
+from .base import MultiHeadAttentionBase
+from .blockwise import blockwise_attention, memory_key_value, merge_heads
 
 
 @ATTENTIONS.register_module()
-class LocalGlobalAttention(BlockwiseAttentionBase):
+class LocalGlobalAttention(MultiHeadAttentionBase):
     """Sliding-window (or blocked-window) attention plus global tokens.
 
     Beltagy et al., "Longformer: The Long-Document Transformer" (2020):

@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
-from .blockwise import (BlockwiseAttentionBase, blockwise_attention,
-                        memory_key_value, merge_heads)
+from .base import MultiHeadAttentionBase
+from .blockwise import blockwise_attention, memory_key_value, merge_heads
 
 
 @ATTENTIONS.register_module()
-class StridedAttention(BlockwiseAttentionBase):
+class StridedAttention(MultiHeadAttentionBase):
     """Each query attends to the tokens of its window and to every
     ``stride``-th token of the sequence, each key counted once.
 
