@@ -1,35 +1,9 @@
-# Domain fine-tuning: start from the general model, freeze it, and train
-# only the tutorials LoRA factors (rank 8, alpha 16 on every attention and MLP
-# linear of the encoder: 74 K parameters, 1.1% of the small model).
-#
-# Needs the general checkpoint: run
-#   python tools/train.py configs/hier_general.py
-# first. Without that file this config cannot run (the Runner stops at
-# load_from); the path is the last epoch of hier_general's 30 epochs.
-_base_ = ['./hier_tutorials.py']
+# The tutorials LoRA fine-tune: the sports recipe (hier_sports_lora-ft.py) with
+# the tutorials domain's data and adapter. Needs work_dirs/hier_general/epoch_30.pth.
+_base_ = ['./hier_sports_lora-ft.py']
 
-load_from = 'work_dirs/hier_general/epoch_30.pth'
-
-model = dict(
-    adapter=dict(
-        type='LoRAAdapter',
-        # all four domains, so every domain's adapter fits the same model
-        domains=('general', 'sports', 'tutorials', 'news'),
-        target_modules=('attn', 'mlp'),
-        rank=8,
-        alpha=16,
-        dropout=0.05,
-        freeze_base=True,
-        train_domains=['tutorials']))
-
-# LoRA trains few parameters from a good start: a higher lr, fewer epochs.
-max_epochs = 10
-train_cfg = dict(max_epochs=max_epochs)
-# no weight decay, so no per-parameter rules either (they would log a
-# warning for every frozen parameter)
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-3, weight_decay=0.), paramwise_cfg=None)
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5,
-         by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
-]
+domains = ['tutorials']
+train_dataloader = dict(dataset=dict(domains=domains))
+val_dataloader = dict(dataset=dict(domains=domains))
+test_dataloader = dict(dataset=dict(domains=domains))
+model = dict(adapter=dict(train_domains=domains))

@@ -60,15 +60,10 @@ val_dataloader = dict(
         demo=demo,
         pipeline=val_pipeline,
         test_mode=True))
+# the validation loader on the test split
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='video_collate'),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
+        val_dataloader['dataset'],
         data_root=demo_root + '/test',
-        demo=demo,
-        pipeline=test_pipeline,
-        test_mode=True))
+        pipeline=test_pipeline))

@@ -1,4 +1,5 @@
 """Shared check: an attention trains inside the main job's model."""
+import math
 import os.path as osp
 
 import pytest
@@ -49,6 +50,31 @@ def _check_train_step(expected: str, config: str = None,
     moved = [k for k, v in mixer.named_parameters()
              if not torch.equal(v, before[k])]
     assert moved, 'no parameter of the attention was updated'
+
+
+def _masked_softmax_reference(attn, x, allowed, size=None, memory=None):
+    """Dense masked softmax: ``allowed [N, M + N]`` over [memory; x], with
+    the log-size key bias: the exact result a sparse pattern must match."""
+    B, N, C = x.shape
+    h, d = attn.num_heads, attn.head_dims
+    W, b = attn.qkv.weight, attn.qkv.bias
+    src = x if memory is None else torch.cat([memory, x], 1)
+    L = src.shape[1]
+    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
+    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
+    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
+    logits = q @ k.transpose(-1, -2) / math.sqrt(d)  # [B, h, N, L]
+    if size is not None:
+        full = torch.cat([torch.ones(B, L - N), size], 1)
+        logits = logits + full.log()[:, None, None, :]
+    logits = logits.masked_fill(~allowed, float('-inf'))
+    out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
+    return attn.proj(out)
+
+
+@pytest.fixture
+def masked_reference():
+    return _masked_softmax_reference
 
 
 @pytest.fixture

@@ -137,4 +137,6 @@ def test_its_config_trains_the_main_model(check_train_step):
 
 
 def test_trains_with_options_in_the_main_model(check_train_step):
-    check_train_step('LinearAttentionBlock', attention=dict(type='LinearAttentionBlock', local_window=16))
+    check_train_step(
+        'LinearAttentionBlock',
+        attention=dict(type='LinearAttentionBlock', local_window=16))

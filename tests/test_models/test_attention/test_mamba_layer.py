@@ -255,4 +255,5 @@ def test_its_config_trains_the_main_model(check_train_step):
 
 
 def test_trains_with_options_in_the_main_model(check_train_step):
-    check_train_step('MambaLayer', attention=dict(type='MambaLayer', bidirectional=True))
+    check_train_step(
+        'MambaLayer', attention=dict(type='MambaLayer', bidirectional=True))

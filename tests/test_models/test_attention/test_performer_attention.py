@@ -192,4 +192,6 @@ def test_its_config_trains_the_main_model(check_train_step):
 
 
 def test_trains_with_options_in_the_main_model(check_train_step):
-    check_train_step('PerformerAttention', attention=dict(type='PerformerAttention', nb_features=32))
+    check_train_step(
+        'PerformerAttention',
+        attention=dict(type='PerformerAttention', nb_features=32))

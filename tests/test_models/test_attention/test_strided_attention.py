@@ -1,4 +1,3 @@
-import math
 
 import pytest
 import torch
@@ -13,25 +12,6 @@ def build(**kwargs):
     return ATTENTIONS.build(cfg)
 
 
-def reference(attn, x, allowed, size=None, memory=None):
-    """Dense masked softmax: ``allowed [N, M + N]`` over [memory; x]."""
-    B, N, C = x.shape
-    h, d = attn.num_heads, attn.head_dims
-    W, b = attn.qkv.weight, attn.qkv.bias
-    src = x if memory is None else torch.cat([memory, x], 1)
-    L = src.shape[1]
-    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
-    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
-    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
-    logits = q @ k.transpose(-1, -2) / math.sqrt(d)  # [B, h, N, L]
-    if size is not None:
-        full = torch.cat([torch.ones(B, L - N), size], 1)
-        logits = logits + full.log()[:, None, None, :]
-    logits = logits.masked_fill(~allowed, float('-inf'))
-    out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
-    return attn.proj(out)
-
-
 def strided_pattern(N, stride, window, M=0):
     i = torch.arange(N)[:, None]
     j = torch.arange(N)[None]
@@ -42,13 +22,14 @@ def strided_pattern(N, stride, window, M=0):
 @pytest.mark.parametrize('N,stride,window', [(16, 4, 4), (13, 3, 5),
                                              (23, 4, 6), (7, 2, 3)])
 @pytest.mark.parametrize('use_size', [False, True])
-def test_matches_dense_reference_and_gradients(N, stride, window, use_size):
+def test_matches_dense_reference_and_gradients(N, stride, window, use_size,
+                                               masked_reference):
     torch.manual_seed(N)
     attn = build(stride=stride, window_size=window)
     x = torch.randn(2, N, 16, requires_grad=True)
     size = torch.randint(1, 5, (2, N)).float() if use_size else None
     out = attn(x, size=size)
-    ref = reference(attn, x, strided_pattern(N, stride, window), size)
+    ref = masked_reference(attn, x, strided_pattern(N, stride, window), size)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     g = torch.randn_like(out)
     params = [x, attn.qkv.weight, attn.proj.weight]
@@ -58,13 +39,14 @@ def test_matches_dense_reference_and_gradients(N, stride, window, use_size):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_memory_tokens_are_seen_by_every_query():
+def test_memory_tokens_are_seen_by_every_query(masked_reference):
     torch.manual_seed(0)
     attn = build(stride=3, window_size=4)
     x, memory = torch.randn(2, 10, 16), torch.randn(2, 3, 16)
     size = torch.randint(1, 4, (2, 10)).float()
     out = attn(x, size=size, memory=memory)
-    ref = reference(attn, x, strided_pattern(10, 3, 4, M=3), size, memory)
+    ref = masked_reference(
+        attn, x, strided_pattern(10, 3, 4, M=3), size, memory)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
