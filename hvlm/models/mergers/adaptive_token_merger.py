@@ -16,7 +16,7 @@ from .dense_optical_flow import DenseOpticalFlow
 from .edge_saliency import EdgeSaliency
 from .grid_maps import downsample_frames, normalize_per_clip, pool_to_grid
 from .merge_info import MergeInfo, compose, merge_tokens
-from .motion_based_compression import MotionBasedCompression
+from .motion_based_compression import MotionBasedCompression, check_ratios
 from .motion_magnitude import MotionMagnitude
 from .multi_saliency_fusion import MultiSaliencyFusion
 from .temporal_merge_scheduler import TemporalMergeScheduler
@@ -149,6 +149,48 @@ class AdaptiveTokenMerger(nn.Module):
             self.saliency_enabled = False
         self.profile = False
         self.timings: Dict[str, float] = {}
+
+    # ------------------------------------------------------------------
+    # runtime control (training strategies drive these through hooks)
+    # ------------------------------------------------------------------
+    def set_compression_ratio(self, ratio: float) -> None:
+        """Change the share of tokens kept (curriculum learning).
+
+        Raises:
+            ValueError: if ``ratio`` is outside the configured
+                ``[min_compression_ratio, max_compression_ratio]``.
+        """
+        check_ratios(ratio, self.scheduler.min_ratio, self.scheduler.max_ratio)
+        self.scheduler.target = float(ratio)
+        if hasattr(self, 'compression'):
+            self.compression.target = float(ratio)
+
+    @property
+    def compression_ratio(self) -> float:
+        """The share of tokens kept now."""
+        return self.scheduler.target
+
+    def set_cues(self,
+                 motion: Optional[bool] = None,
+                 saliency: Optional[bool] = None) -> None:
+        """Switch the motion and saliency cues on or off (progressive
+        merging); ``None`` leaves a cue as it is. A cue can only be switched
+        on when it was configured (its modules were built).
+
+        Raises:
+            ValueError: if a cue that was not configured is switched on.
+        """
+        for name, value, built in (('motion', motion, hasattr(self, 'flow')),
+                                   ('saliency', saliency,
+                                    hasattr(self, 'fusion'))):
+            if value is None:
+                continue
+            if value and not built:
+                raise ValueError(
+                    f'cannot switch {name} on: the merger was built with '
+                    f'{name}.enabled=False (or no {name} source); enable it '
+                    'in the config and let the hook switch it off instead')
+            setattr(self, f'{name}_enabled', bool(value))
 
     # ------------------------------------------------------------------
     # cues
