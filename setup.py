@@ -28,7 +28,9 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.9',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    packages=find_packages(
+        exclude=('configs', 'configs.*', 'tools', 'tools.*', 'tests',
+                 'tests.*', 'docs', 'docs.*')),
     include_package_data=True,
     install_requires=read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests')},
