@@ -133,5 +133,5 @@ def load_from_local(filename: str,
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError,
-            zipfile.BadZipFile, KeyError) as err:
+            zipfile.BadZipFile, KeyError, OSError) as err:
         raise CheckpointLoadError(_describe_failure(filename, err)) from err
