@@ -1,0 +1,258 @@
+"""Clips per second of a config's training DataLoader, and the share of a
+finished run's step time spent waiting for data.
+
+``tools/analysis_tools/benchmark_dataloader.py`` is the CLI. Two questions,
+one answer each:
+
+* :func:`benchmark_dataloader`: how fast can the loader deliver? The
+  config's ``train_dataloader`` is built by ``HVLMRunner.build_dataloader``
+  (the sampler, collate function, worker seeding and generator of a real
+  run) once per worker count, real videos are decoded, and batches are
+  timed as the training loop would pull them. The first batches pay for
+  starting the workers and filling their prefetch queues: they are timed
+  and reported apart from the steady-state rate.
+* :func:`data_time_share`: was the loader the bottleneck of a real run?
+  mmengine's ``IterTimerHook`` logs ``data_time`` (waiting for the batch)
+  and ``time`` (the whole iteration, the wait included) of every training
+  iteration, averaged over the logging window, into
+  ``<run>/vis_data/scalars.json``; their ratio is the share of training
+  time lost to data loading.
+"""
+import copy
+import glob
+import json
+import os.path as osp
+import statistics
+import time
+from typing import Dict, List, Sequence
+
+import torch
+
+__all__ = [
+    'benchmark_dataloader', 'format_dataloader_benchmark',
+    'find_scalars_file', 'data_time_share', 'format_data_time_share'
+]
+
+
+def _clips_in(batch: dict) -> int:
+    """Clips in a collated batch (``inputs``: tensors
+    ``[num_clips, C, T, H, W]``, one per video)."""
+    inputs = batch.get('inputs') if isinstance(batch, dict) else None
+    if isinstance(inputs, torch.Tensor):
+        return int(inputs.shape[0] * inputs.shape[1]) if inputs.dim() == 6 \
+            else int(inputs.shape[0])
+    return sum(int(t.shape[0]) for t in inputs or ())
+
+
+def time_loader(loader_cfg: dict,
+                num_workers: int,
+                num_batches: int,
+                warmup_batches: int = 1,
+                seed: int = 0) -> Dict[str, object]:
+    """Build the loader with ``num_workers`` workers and time its batches.
+
+    Args:
+        loader_cfg (dict): A ``train_dataloader`` config.
+        num_workers (int): DataLoader workers (0: load in this process).
+        num_batches (int): Batches timed after the warm-up ones.
+        warmup_batches (int): First batches, timed apart (worker start-up).
+        seed (int): The run's seed (sampler order, worker seeds).
+
+    Returns:
+        dict: ``num_workers``, ``first_batches_s`` (the warm-up batches'
+        time, worker start-up included), ``batches`` and ``clips`` (timed),
+        ``seconds``, ``batches_per_s``, ``clips_per_s``, ``batch_ms_median``
+        and ``note`` (set when the epoch ended before ``num_batches``).
+    """
+    from hvlm.engine.runner import HVLMRunner
+
+    cfg = copy.deepcopy(dict(loader_cfg))
+    cfg['num_workers'] = num_workers
+    if num_workers == 0:
+        cfg['persistent_workers'] = False  # torch refuses it without workers
+        cfg.pop('prefetch_factor', None)
+    loader = HVLMRunner.build_dataloader(cfg, seed=seed)
+    start = time.perf_counter()
+    batches = iter(loader)
+    first_s, per_batch, clips, note = None, [], 0, ''
+    for i in range(warmup_batches + num_batches):
+        try:
+            batch = next(batches)
+        except StopIteration:
+            note = (f'the epoch has {i} batches, fewer than warm-up '
+                    f'{warmup_batches} + {num_batches}')
+            break
+        now = time.perf_counter()
+        if i < warmup_batches:
+            first_s = now - start
+        else:
+            per_batch.append(now - start)
+            clips += _clips_in(batch)
+        start = now
+    del batches, loader  # stops the workers
+    if not per_batch:
+        raise ValueError(
+            f'num_workers={num_workers}: no batch left to time after '
+            f'{warmup_batches} warm-up batch(es) ({note or "empty loader"}); '
+            'lower --warmup-batches or use a larger dataset')
+    seconds = sum(per_batch)
+    return dict(
+        num_workers=num_workers,
+        first_batches_s=first_s,
+        batches=len(per_batch),
+        clips=clips,
+        seconds=seconds,
+        batches_per_s=len(per_batch) / seconds,
+        clips_per_s=clips / seconds,
+        batch_ms_median=statistics.median(per_batch) * 1e3,
+        note=note)
+
+
+def benchmark_dataloader(loader_cfg: dict,
+                         num_workers: Sequence[int] = (0, 1, 2),
+                         num_batches: int = 20,
+                         warmup_batches: int = 1,
+                         seed: int = 0,
+                         log=None) -> Dict[str, object]:
+    """:func:`time_loader` for every worker count; 0 workers (loading in
+    the training process) is the baseline of ``speedup_vs_0`` and is always
+    measured, first.
+
+    Returns:
+        dict: ``rows`` (one per worker count) and the settings used.
+    """
+    if num_batches < 1 or warmup_batches < 0:
+        raise ValueError(f'num_batches={num_batches} must be >= 1 and '
+                         f'warmup_batches={warmup_batches} >= 0')
+    if any(w < 0 for w in num_workers):
+        raise ValueError(f'num_workers={list(num_workers)} must be >= 0')
+    rows: List[Dict[str, object]] = []
+    for workers in sorted(set(num_workers) | {0}):
+        row = time_loader(loader_cfg, workers, num_batches, warmup_batches,
+                          seed)
+        row['speedup_vs_0'] = row['clips_per_s'] / rows[0]['clips_per_s'] \
+            if rows else 1.0
+        rows.append(row)
+        if log is not None:
+            log(_format_row(row))
+    return dict(
+        rows=rows,
+        batch_size=loader_cfg.get('batch_size'),
+        num_batches=num_batches,
+        warmup_batches=warmup_batches,
+        torch_threads=torch.get_num_threads())
+
+
+_HEADER = ('| workers | first batch(es) (s) | batches timed | batch ms '
+           '(median) | batches/s | clips/s | vs 0 workers |')
+
+
+def _format_row(row: Dict[str, object]) -> str:
+    first = row['first_batches_s']
+    return (f"| {row['num_workers']} | "
+            f"{'-' if first is None else f'{first:.2f}'} | "
+            f"{row['batches']} | {row['batch_ms_median']:.1f} | "
+            f"{row['batches_per_s']:.2f} | {row['clips_per_s']:.1f} | "
+            f"{row['speedup_vs_0']:.2f}x |"
+            + (f" {row['note']}" if row['note'] else ''))
+
+
+def format_dataloader_benchmark(result: Dict[str, object]) -> str:
+    """A Markdown table of :func:`benchmark_dataloader`'s result; the
+    0-worker baseline is its first row."""
+    return '\n'.join([
+        f"batch size {result['batch_size']}, first "
+        f"{result['warmup_batches']} batch(es) timed apart (worker "
+        f"start-up), then {result['num_batches']} batches",
+        '', _HEADER, '|---|---|---|---|---|---|---|'
+    ] + [_format_row(r) for r in result['rows']])
+
+
+def find_scalars_file(path: str) -> str:
+    """The JSON scalar log of a run.
+
+    Args:
+        path (str): ``scalars.json`` or mmengine's ``<timestamp>.json`` log
+            itself, a run's ``<timestamp>`` directory, or a work dir (its
+            newest run is taken).
+
+    Raises:
+        FileNotFoundError: Nothing of the kind under ``path``.
+    """
+    if osp.isfile(path):
+        return path
+    for pattern in ('vis_data/scalars.json', '*/vis_data/scalars.json'):
+        found = sorted(glob.glob(osp.join(path, pattern)))
+        if found:
+            return found[-1]  # timestamps sort by time
+    raise FileNotFoundError(
+        f'{path}: no scalars.json (expected a file, a run directory with '
+        'vis_data/scalars.json, or a work dir holding such runs)')
+
+
+def data_time_share(path: str, target: float = 0.1) -> Dict[str, object]:
+    """Share of training time spent waiting for data in a finished run.
+
+    Every training line of the log holds ``data_time`` and ``time`` (the
+    iteration, the wait included), each the mean over the logging window;
+    the share is ``sum(data_time) / sum(time)`` over them. Validation lines
+    (no ``iter`` key) are left out. The first window also holds the worker
+    start-up, so the share without it is reported too.
+
+    Args:
+        path (str): See :func:`find_scalars_file`.
+        target (float): The largest acceptable share.
+
+    Returns:
+        dict: ``file``, ``windows`` (training lines read), ``share``,
+        ``share_after_first_window``, ``max_window_share``, ``target`` and
+        ``ok`` (``share <= target``).
+
+    Raises:
+        ValueError: A line is not JSON, or no line has training timings.
+    """
+    filename = find_scalars_file(path)
+    rows = []
+    with open(filename) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f'{filename}, line {number}: not JSON '
+                                 f'({err.msg})') from err
+            if (isinstance(record, dict) and 'iter' in record
+                    and 'data_time' in record and 'time' in record):
+                rows.append((float(record['data_time']),
+                             float(record['time'])))
+    if not rows:
+        raise ValueError(
+            f'{filename}: no training line with "data_time", "time" and '
+            '"iter" (logged by IterTimerHook and LoggerHook during '
+            'training); is it the log of a training run?')
+
+    def share(part):
+        total = sum(t for _, t in part)
+        return sum(d for d, _ in part) / total if total > 0 else None
+
+    value = share(rows)
+    return dict(
+        file=filename,
+        windows=len(rows),
+        share=value,
+        share_after_first_window=share(rows[1:]) if len(rows) > 1 else None,
+        max_window_share=max(d / t for d, t in rows if t > 0),
+        target=target,
+        ok=value <= target)
+
+
+def format_data_time_share(result: Dict[str, object]) -> str:
+    after = result['share_after_first_window']
+    return (f"{result['file']}: {result['windows']} logged training windows; "
+            f"data time {result['share']:.1%} of step time"
+            + ('' if after is None else
+               f" ({after:.1%} without the first window)")
+            + f", worst window {result['max_window_share']:.1%}; target "
+            f"<= {result['target']:.0%}: "
+            + ('PASS' if result['ok'] else 'FAIL'))
