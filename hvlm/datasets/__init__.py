@@ -5,7 +5,7 @@ from .collate import video_collate
 from .demo_data import (DEMO_ANSWERS, DEMO_CLASSES, DEMO_DOMAINS,
                         ensure_demo_data, generate_demo_data)
 from .exceptions import AnnotationError, VideoReadError
-from .samplers import SeededSampler
+from .samplers import DomainWeightedSampler, SeededSampler
 from .transforms import *  # noqa: F401,F403
 from .video_dataset import VideoDataset
 
@@ -13,5 +13,5 @@ __all__ = [
     'VideoDataset', 'video_collate', 'check_videos', 'generate_demo_data',
     'ensure_demo_data', 'AnnotationError', 'VideoReadError', 'caption_words',
     'segment_at_times', 'DEMO_CLASSES', 'DEMO_DOMAINS', 'DEMO_ANSWERS',
-    'SeededSampler'
+    'SeededSampler', 'DomainWeightedSampler'
 ]

@@ -1,12 +1,15 @@
+from .curriculum_hook import CurriculumHook, EpochStageHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .progress_bar_hook import ProgressBarHook
+from .progressive_merging_hook import ProgressiveMergingHook
 from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 from .skipped_video_hook import SkippedVideoHook
 from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
-    'NonFiniteLossHook', 'ProgressBarHook', 'ResourceMonitorHook',
+    'CurriculumHook', 'EpochStageHook', 'NonFiniteLossHook',
+    'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook',
     'SkippedVideoHook', 'TokenizerHook', 'annotation_texts', 'get_rng_state',
     'set_rng_state'

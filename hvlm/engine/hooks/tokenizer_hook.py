@@ -1,6 +1,7 @@
 """Train the model's tokenizer on the training annotations."""
 from typing import Iterator, List
 
+import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -64,6 +65,16 @@ class TokenizerHook(Hook):
                 vocab_size=min(m.vocab_size for m in holders),
                 min_frequency=self.min_frequency)
             source = 'trained a'
+        # EMAHook copies the model in before_run, before there is a
+        # tokenizer: its copy needs the same one, or the averaged weights it
+        # saves as the checkpoint's state_dict would carry none.
+        for hook in getattr(runner, 'hooks', ()):
+            ema_model = getattr(hook, 'ema_model', None)
+            if isinstance(ema_model, nn.Module):
+                holders += [
+                    m for m in ema_model.modules()
+                    if isinstance(m, TokenizerStateMixin)
+                ]
         for module in holders:
             if module.tokenizer is None:
                 module.set_tokenizer(tokenizer)
