@@ -20,13 +20,14 @@ one answer each:
 """
 import copy
 import glob
-import json
 import os.path as osp
 import statistics
 import time
 from typing import Dict, List, Sequence
 
 import torch
+
+from .log_curves import load_scalars
 
 __all__ = [
     'benchmark_dataloader', 'format_dataloader_benchmark',
@@ -209,23 +210,13 @@ def data_time_share(path: str, target: float = 0.1) -> Dict[str, object]:
         ``ok`` (``share <= target``).
 
     Raises:
-        ValueError: A line is not JSON, or no line has training timings.
+        ValueError: A line is not a JSON object, or no line has training
+            timings.
     """
     filename = find_scalars_file(path)
-    rows = []
-    with open(filename) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f'{filename}, line {number}: not JSON '
-                                 f'({err.msg})') from err
-            if (isinstance(record, dict) and 'iter' in record
-                    and 'data_time' in record and 'time' in record):
-                rows.append((float(record['data_time']),
-                             float(record['time'])))
+    rows = [(float(r['data_time']), float(r['time']))
+            for r in load_scalars(filename)
+            if 'iter' in r and 'data_time' in r and 'time' in r]
     if not rows:
         raise ValueError(
             f'{filename}: no training line with "data_time", "time" and '

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from mmengine.config import Config
 
 from hvlm.analysis.dataloader_benchmark import data_time_share
 from .conftest import TINY, data_options, run_tool
@@ -18,15 +19,24 @@ def test_tool_times_real_videos_per_worker_count(tiny_demo_root, tmp_path):
     rows = result['rows']
     assert [r['num_workers'] for r in rows] == [0, 1]  # 0 added, first
     assert rows[0]['speedup_vs_0'] == 1.0
+    num_clips = _num_clips(TINY)
     for row in rows:
-        # tiny_sports: 3 sports videos of 4 clips in batches of 2; the
-        # first batch is timed apart, the second holds the third video
-        assert (row['batches'], row['clips']) == (1, 4)
+        # tiny_sports: 3 sports videos in batches of 2; the first batch is
+        # timed apart, the second holds the third video
+        assert (row['batches'], row['clips']) == (1, num_clips)
         assert row['first_batches_s'] > 0
-        assert row['clips_per_s'] == pytest.approx(4 / row['seconds'])
+        assert row['clips_per_s'] == pytest.approx(num_clips /
+                                                   row['seconds'])
         assert row['batches_per_s'] == pytest.approx(1 / row['seconds'])
     assert rows[1]['speedup_vs_0'] == pytest.approx(
         rows[1]['clips_per_s'] / rows[0]['clips_per_s'])
+
+
+def _num_clips(config):
+    cfg = Config.fromfile(config)
+    sample, = [t for t in cfg.train_dataloader.dataset.pipeline
+               if t['type'] == 'SampleFrames']
+    return sample.get('num_clips', 1)
 
 
 def _write_log(path, lines):
@@ -63,7 +73,7 @@ def test_bad_logs_are_named(tmp_path):
     _write_log(bad, [dict(lr=1., data_time=0., time=1., iter=1)])
     with bad.open('a') as f:
         f.write('{not json\n')
-    with pytest.raises(ValueError, match=r'scalars.json, line 2: not JSON'):
+    with pytest.raises(ValueError, match=r'scalars.json: line 2 is not JSON'):
         data_time_share(str(bad))
     val_only = tmp_path / 'v' / 'scalars.json'
     _write_log(val_only, [dict(data_time=0.1, time=1., step=1)])
