@@ -1,4 +1,5 @@
-"""--amp on CPU: bf16 autocast, no loss scaling, state round-trips."""
+"""--amp on CPU: bf16 autocast without loss scaling by default, fp16 with a
+CPU GradScaler on request; state round-trips."""
 import pytest
 import torch
 import torch.nn as nn
@@ -43,6 +44,14 @@ def test_state_dict_roundtrip_and_gpu_state_accepted():
     wrapper.load_state_dict(state)
 
 
-def test_fp16_on_cpu_is_a_clear_error():
-    with pytest.raises(ValueError, match='bfloat16'):
-        build(dtype='float16')
+def test_fp16_on_cpu_gets_a_loss_scaler():
+    # overflow handling itself: tests/test_engine/test_amp_overflow.py
+    model, wrapper = build(dtype='float16')
+    assert wrapper.cast_dtype == torch.float16
+    assert isinstance(wrapper.loss_scaler, torch.amp.GradScaler)
+    assert 'loss_scaler' in wrapper.state_dict()
+
+
+def test_other_dtypes_on_cpu_are_a_clear_error():
+    with pytest.raises(ValueError, match='float64.*bfloat16'):
+        build(dtype='float64')

@@ -58,7 +58,7 @@ def test_skipped_video_hook_counts_and_names():
     hook = HOOKS.build(dict(type='SkippedVideoHook', max_names=1))
     hub = MessageHub.get_instance('test_skipped_video_hook')
     logger = MMLogger.get_instance('test_skipped_video_hook')
-    runner = SimpleNamespace(message_hub=hub, logger=logger)
+    runner = SimpleNamespace(message_hub=hub, logger=logger, epoch=4)
     hook.after_train_iter(runner, 0, dict(skipped=[('a.mp4', 'truncated')]))
     hook.after_train_iter(runner, 1, dict(skipped=[]))
     hook.after_train_iter(
@@ -68,11 +68,20 @@ def test_skipped_video_hook_counts_and_names():
     hook.after_train_epoch(runner)
     text = '\n'.join(records.messages)
     assert hub.get_scalar('train/skipped_videos').current() == 3
-    assert 'skipped 3 unreadable video clip(s) from 2 file(s)' in text
+    assert 'train epoch 5: skipped 3 unreadable video clip(s) from 2 ' \
+        'file(s)' in text
     assert 'a.mp4: truncated' in text
     assert '1 more' in text
     hook.after_train_epoch(runner)  # counts reset each epoch
     assert hub.get_scalar('train/skipped_videos').current() == 0
+    # the same files in a later epoch are reported again (mmengine's
+    # logger drops a warning identical to an earlier one)
+    runner.epoch = 5
+    hook.after_train_iter(
+        runner, 0, dict(skipped=[('b.mp4', 'empty'), ('a.mp4', 'truncated')]))
+    hook.after_train_iter(runner, 1, dict(skipped=[('a.mp4', 'truncated')]))
+    hook.after_train_epoch(runner)
+    assert 'train epoch 6: skipped 3' in '\n'.join(records.messages)
 
 
 def test_progress_bar_ends_its_line_before_the_metrics(capsys):

@@ -47,9 +47,15 @@ class SkippedVideoHook(Hook):
                           for name, reason in unique[:self.max_names])
         more = len(unique) - self.max_names
         tail = f'\n  ... and {more} more' if more > 0 else ''
+        # The epoch in the message also keeps mmengine's logger, which
+        # drops a warning identical to an earlier one, from hiding a later
+        # epoch's report on the same files.
+        where = dict(
+            train=f'train epoch {runner.epoch + 1}',
+            val=f'val epoch {runner.epoch}').get(mode, mode)
         runner.logger.warning(
-            f'{mode}: skipped {len(skipped)} unreadable video clip(s) '
-            f'from {len(unique)} file(s) this epoch:\n{names}{tail}')
+            f'{where}: skipped {len(skipped)} unreadable video clip(s) '
+            f'from {len(unique)} file(s):\n{names}{tail}')
 
     def after_train_iter(self, runner, batch_idx: int,
                          data_batch: Optional[dict] = None,

@@ -9,7 +9,7 @@ from torch import Tensor
 from hvlm.registry import HEADS
 from hvlm.structures import SampleList
 from ..backbones.video_features import VideoFeatures
-from .base_head import BaseHead
+from .base_head import BaseHead, global_mean
 from .temporal_decoding import decode_segments, temporal_smooth
 
 
@@ -169,31 +169,33 @@ class ActionDetectionHead(BaseHead):
                              labels: Tensor) -> Dict[str, Tensor]:
         """Cross-entropy over the frames whose label is not ``-1``.
 
-        The sum over valid frames is divided by their count (at least 1), so
-        a batch without any labelled frame gives exactly 0 and still has a
-        graph to backpropagate through (DDP needs every rank to call
-        backward).
+        The sum over valid frames is divided by their count over all ranks
+        (:func:`global_mean`; at least 1), so every labelled frame weighs
+        the same however the batch is split across processes, and a batch
+        without any labelled frame gives exactly 0 and still has a graph to
+        backpropagate through (DDP needs every rank to call backward).
         """
-        valid = (labels != -1).sum().clamp_min(1)
-        loss = F.cross_entropy(
+        total = F.cross_entropy(
             logits.reshape(-1, self.num_classes),  # [B*F, K]
             labels.reshape(-1),  # [B*F]
             ignore_index=-1,
             reduction='sum',
-            label_smoothing=self.label_smoothing) / valid
+            label_smoothing=self.label_smoothing)
+        loss = global_mean(total, (labels != -1).sum())
         return dict(loss_cls=loss * self.loss_weight)
 
     def loss_actionness(self, logits: Tensor, labels: Tensor,
                         annotated: Tensor) -> Tensor:
         """Binary cross-entropy of actionness ``logits [B, F]`` against
         ``labels >= 0`` over the frames of ``annotated [B]`` videos, mean
-        over those frames; exactly 0 (and connected) when there are none.
+        over those frames on all ranks (:func:`global_mean`); exactly 0
+        (and connected) when there are none.
         """
         target = (labels >= 0).to(logits.dtype)  # [B, F]
         weight = annotated[:, None].expand_as(logits).to(logits.dtype)
-        loss = F.binary_cross_entropy_with_logits(
+        total = F.binary_cross_entropy_with_logits(
             logits, target, weight=weight, reduction='sum')
-        return loss / weight.sum().clamp_min(1) * self.actionness_loss_weight
+        return global_mean(total, weight.sum()) * self.actionness_loss_weight
 
     def loss(self, feats: VideoFeatures,
              data_samples: SampleList) -> Dict[str, Tensor]:

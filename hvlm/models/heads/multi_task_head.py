@@ -27,7 +27,10 @@ class MultiTaskHead(BaseHead):
     scores only the samples that carry its labels (``gt_frame_labels`` /
     ``gt_segments``, ``gt_qa``, ``gt_captions``) and returns 0, connected to
     the graph, when none does, so a task missing from a batch adds nothing
-    and never gives NaN.
+    and never gives NaN. Each head averages over its labelled items (frames,
+    answers, words) of the global batch, all ranks together
+    (:func:`~hvlm.models.heads.base_head.global_mean`), so N processes with
+    batch b train like one process with batch N*b.
 
     Args:
         heads (dict): ``task name -> head config`` (``HEADS``).

@@ -8,7 +8,7 @@ from hvlm.registry import HEADS
 from hvlm.structures import SampleList
 from ..backbones.video_features import VideoFeatures
 from ..text import CaptionDecoder, TokenizerStateMixin
-from .base_head import BaseHead
+from .base_head import BaseHead, global_mean
 from .video_memory import step_times, video_memory
 
 SEGMENT_SOURCES = ('auto', 'gt', 'pred', 'video')
@@ -27,8 +27,10 @@ class VideoCaptioningHead(TokenizerStateMixin, BaseHead):
     token (it lies outside the sampled frames) reads the nearest tokens.
     The other tokens are masked with ``-inf`` and the kept ones carry
     ``log(size)`` (proportional attention). The decoder
-    (:class:`CaptionDecoder`) is trained with teacher forcing and decodes
-    greedily (``beam_size=1``) or by beam search.
+    (:class:`CaptionDecoder`) is trained with teacher forcing, the loss
+    averaged over the caption words of the whole batch, all ranks together
+    (:func:`global_mean`), and decodes greedily (``beam_size=1``) or by beam
+    search.
 
     ``predict`` writes ``pred_captions``: ``dict(text, start, end)`` per
     segment. Which segments (``segments``): ``'gt'`` the ground-truth
@@ -150,12 +152,13 @@ class VideoCaptioningHead(TokenizerStateMixin, BaseHead):
                 memory, bias = memory[seen], bias[seen]
                 texts = [t for t, s in zip(texts, seen.tolist()) if s]
         if not segments or not texts:
-            return dict(loss_caption=zero)
+            # still a collective call: the other ranks may have captions
+            return dict(loss_caption=global_mean(zero, 0) * self.loss_weight)
         targets = self.require_tokenizer().batch_encode(
             texts, self.max_caption_len, bos=True, eos=True,
             device=memory.device)  # [S, L]
         total, count = self.decoder.loss(targets, memory, bias)
-        return dict(loss_caption=(total / count.clamp_min(1) + zero) *
+        return dict(loss_caption=(global_mean(total, count) + zero) *
                     self.loss_weight)
 
     def _segments_of(self, sample) -> List[Tuple[float, float]]:
