@@ -191,7 +191,9 @@ def share_vocabulary(cfg: Config) -> None:
     val/test datasets without an explicit ``vocab_root`` or ``metainfo``
     build their vocabularies from the training dataset's ``data_root``. Done
     on the config, after ``--cfg-options``, so pointing the three splits at
-    another directory needs nothing else.
+    another directory needs nothing else. ``VideoQAMetric`` entries without
+    a ``prior_root`` get the training ``data_root`` too, so they report the
+    training-answer prior (``qa/train_prior_top1``).
     """
     train = find_video_dataset(
         (cfg.get('train_dataloader') or {}).get('dataset'))
@@ -203,3 +205,10 @@ def share_vocabulary(cfg: Config) -> None:
         if (dataset is not None and dataset.get('vocab_root') is None
                 and not (dataset.get('metainfo') or {}).get('classes')):
             dataset['vocab_root'] = vocab_root
+    # VideoQAMetric's blind baseline from the training answers
+    for key in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg.get(key) or []
+        for metric in metrics if isinstance(metrics, list) else [metrics]:
+            if metric.get('type') == 'VideoQAMetric' and \
+                    metric.get('prior_root') is None:
+                metric['prior_root'] = train['data_root']

@@ -194,14 +194,14 @@ def test_demo_pipeline_outputs(tiny_demo_root, split_key):
         assert item['skipped'] == []
         inputs, sample = item['inputs'], item['data_samples']
         assert inputs.dtype == torch.uint8
-        assert inputs.shape == (1, 3, 8, 64, 64)  # [N, C, T, H, W]
+        assert inputs.shape == (4, 3, 4, 64, 64)  # [N, C, T, H, W]
         assert isinstance(sample, VideoDataSample)
         times = np.asarray(sample.frame_times)
-        assert sample.frame_inds.shape == (8, )
+        assert sample.frame_inds.shape == (16, )
         assert np.allclose(times, sample.frame_inds / sample.avg_fps)
         assert sample.img_shape == (64, 64)
         labels = sample.gt_frame_labels
-        assert labels.dtype == torch.long and labels.shape == (8, )
+        assert labels.dtype == torch.long and labels.shape == (16, )
         vid = sample.video_id
         if vid not in actions:
             assert 'gt_segments' not in sample

@@ -1,11 +1,48 @@
 """VideoQA top-1 accuracy beside the answers a blind guesser would give."""
+import os.path as osp
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Collection, Dict, List, Optional, Sequence
 
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from hvlm.datasets.annotations import (METADATA_FILE, TASK_FILES,
+                                       load_json_list, parse_metadata,
+                                       parse_task_file)
 from hvlm.registry import METRICS
+
+
+def training_answer_counts(split_root: str,
+                           domains: Optional[Collection[str]] = None
+                           ) -> Dict[str, Counter]:
+    """``question -> Counter(answer string)`` over a split directory's
+    ``annotations/video_qa.json``, keeping the videos of ``domains`` (by
+    ``metadata.json``; all videos when None or without metadata)."""
+    ann_dir = osp.join(split_root, 'annotations')
+    meta_path = osp.join(ann_dir, METADATA_FILE)
+    meta = parse_metadata(meta_path) if osp.isfile(meta_path) else {}
+    qa_path = osp.join(ann_dir, TASK_FILES['video_qa'][0])
+    if not osp.isfile(qa_path):
+        raise FileNotFoundError(
+            f'VideoQAMetric: prior_root={split_root!r} has no {qa_path}; '
+            'point it at the training split directory')
+    known = set(meta) if meta else {
+        entry.get('video_id') for entry in load_json_list(qa_path)}
+    counts: Dict[str, Counter] = defaultdict(Counter)
+    for vid, pairs in parse_task_file(qa_path, 'video_qa', known).items():
+        if domains is not None and meta and \
+                meta[vid]['domain'] not in domains:
+            continue
+        for qa in pairs:
+            counts[qa['question']][qa['answer']] += 1
+    return counts
+
+
+def _top(counter: Counter) -> str:
+    """The most frequent key; ties go to the smallest, so that the baseline
+    does not depend on the order of the annotation file."""
+    best = max(counter.values())
+    return min(k for k, c in counter.items() if c == best)
 
 
 @METRICS.register_module()
@@ -16,22 +53,35 @@ class VideoQAMetric(BaseMetric):
     vocabulary). A ground-truth answer outside the vocabulary (id ``-1``)
     counts as a question answered wrongly.
 
-    Two trivial baselines on the same questions, so that a model that
-    ignores the video is easy to spot:
+    Trivial baselines on the same questions, so that a model that ignores
+    the video is easy to spot:
 
     - ``majority_top1``: always give the most frequent answer;
     - ``question_prior_top1``: for each distinct question, give its most
-      frequent answer (a question-only "blind" model with perfect
-      knowledge of the answer distribution; both baselines are fitted on
-      the evaluated questions themselves, so they are optimistic).
+      frequent answer among the evaluated questions: the best that any
+      answerer blind to the video can score on them (an upper bound of a
+      question-only model trained on any data);
+    - ``train_prior_top1`` (with ``prior_root``): for each question, its
+      most frequent answer in the training split (videos of the evaluated
+      domains), the majority training answer for a question never seen
+      there: the question-only model a blind learner would fit.
 
     Also ``num_questions``. Without any question every value is nan.
 
     Args:
+        prior_root (str, optional): The training split directory (the
+            documented layout) whose answers define ``train_prior_top1``.
         collect_device (str): Where results are gathered across ranks.
         prefix (str, optional): Metric-name prefix; default ``'qa'``.
     """
     default_prefix: Optional[str] = 'qa'
+
+    def __init__(self,
+                 prior_root: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.prior_root = prior_root
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
@@ -54,7 +104,8 @@ class VideoQAMetric(BaseMetric):
                         f'{p["question"]!r} does not match gt_qa question '
                         f'{g["question"]!r}')
                 items.append((g['question'], int(g.get('answer_id', -1)),
-                              int(p['answer_id'])))
+                              int(p['answer_id']), g.get('answer'),
+                              sample.get('domain')))
             self.results.append(items)
 
     def compute_metrics(self, results: List[list]) -> Dict[str, float]:
@@ -63,19 +114,38 @@ class VideoQAMetric(BaseMetric):
             print_log('VideoQAMetric: no question to score; reporting nan',
                       logger='current', level=30)
             nan = float('nan')
-            return dict(top1=nan, majority_top1=nan, question_prior_top1=nan,
-                        num_questions=0.)
+            out = dict(top1=nan, majority_top1=nan, question_prior_top1=nan,
+                       num_questions=0.)
+            if self.prior_root:
+                out['train_prior_top1'] = nan
+            return out
         n = len(items)
-        correct = sum(gt >= 0 and gt == pred for _, gt, pred in items)
-        known = Counter(gt for _, gt, _ in items if gt >= 0)
+        correct = sum(gt >= 0 and gt == pred for _, gt, pred, _, _ in items)
+        known = Counter(gt for _, gt, _, _, _ in items if gt >= 0)
         majority = known.most_common(1)[0][1] if known else 0
         by_question = defaultdict(Counter)
-        for question, gt, _ in items:
+        for question, gt, _, _, _ in items:
             if gt >= 0:
                 by_question[question][gt] += 1
         prior = sum(c.most_common(1)[0][1] for c in by_question.values())
-        return dict(
+        out = dict(
             top1=correct / n,
             majority_top1=majority / n,
-            question_prior_top1=prior / n,
-            num_questions=float(n))
+            question_prior_top1=prior / n)
+        if self.prior_root:
+            out['train_prior_top1'] = self._train_prior(items)
+        out['num_questions'] = float(n)
+        return out
+
+    def _train_prior(self, items: List[tuple]) -> float:
+        domains = {domain for *_, domain in items}
+        counts = training_answer_counts(
+            self.prior_root, None if None in domains else domains)
+        overall = sum(counts.values(), Counter())
+        if not overall:
+            raise ValueError(f'VideoQAMetric: no training answers in '
+                             f'{self.prior_root} for domains {domains}')
+        hits = sum(
+            gt >= 0 and answer == _top(counts.get(question) or overall)
+            for question, gt, _, answer, _ in items)
+        return hits / len(items)

@@ -40,6 +40,36 @@ def video_memory(feats: VideoFeatures) -> Tuple[Tensor, Tensor, Tensor]:
         B // nc, nc * N, 2)
 
 
+def time_features(steps: Tensor, num_steps: int, num_freqs: int) -> Tensor:
+    """Fourier features of where each token lies in the sampled video.
+
+    A token's place is the centre of the time steps it covers as a fraction
+    of the ``num_steps`` steps of all clips, ``r`` in ``(0, 1)``; the
+    features are ``sin(pi 2^k r)`` and ``cos(pi 2^k r)`` for ``k < num_freqs``
+    (the positional encoding of Mildenhall et al. 2020, "NeRF", Sec. 5.1).
+    ``cos(pi r)`` alone orders the tokens from the first step to the last;
+    the higher frequencies tell neighbouring steps apart. Fractions rather
+    than step indices, so a model trained on a few clips per video can read
+    more clips of a longer one.
+
+    Args:
+        steps (Tensor): ``[..., 2]`` first and last step of each token (as
+            :func:`video_memory` returns them).
+        num_steps (int): Steps of the whole sampled video, ``nc * T0``.
+        num_freqs (int): Frequencies ``F``.
+
+    Returns:
+        Tensor: ``[..., 2 * F]``, float32.
+    """
+    if num_steps < 1 or num_freqs < 1:
+        raise ValueError(f'num_steps={num_steps} and num_freqs={num_freqs} '
+                         'must be positive')
+    centre = (steps[..., 0] + steps[..., 1] + 1).float() / (2 * num_steps)
+    freqs = torch.pi * 2.**torch.arange(num_freqs, device=steps.device)
+    angles = centre[..., None] * freqs  # [..., F]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # [..., 2F]
+
+
 def step_times(feats: VideoFeatures,
                frame_times: Sequence[float]) -> Tensor:
     """``[nc*T0, 2]`` start and end (seconds) of each tubelet time step of

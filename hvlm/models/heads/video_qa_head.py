@@ -10,8 +10,8 @@ from hvlm.registry import HEADS
 from hvlm.structures import SampleList
 from ..backbones.video_features import VideoFeatures
 from ..text import QuestionVideoEncoder, TokenizerStateMixin
-from .base_head import BaseHead
-from .video_memory import video_memory
+from .base_head import BaseHead, global_mean
+from .video_memory import time_features, video_memory
 
 
 def _questions(sample) -> List[str]:
@@ -32,14 +32,23 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
     cross-attend to all of the video's tokens (every clip), with
     ``log(size)`` as the proportional-attention bias of merged tokens
     (:func:`video_memory`); the mean of the question positions then goes to
-    a linear classifier over ``num_answers`` answers. Answer ids are the
-    dataset's ``answers`` vocabulary (``gt_qa[i]['answer_id']``); the word
-    ids come from the :class:`WordTokenizer` (set by ``TokenizerHook`` and
-    saved in the state dict).
+    a linear classifier over ``num_answers`` answers.
 
-    Loss: cross-entropy over every question with a known answer in the
-    batch (answers outside the vocabulary, id ``-1``, are skipped); a batch
-    without one gives 0, still connected to the graph.
+    Each video token gets an embedding of *when* it happens, its place in
+    the sampled video (:func:`time_features`). The backbone encodes clips
+    one by one, so without it the tokens of the first and the last clip
+    look alike to the question, and "what happens first / at the end"
+    cannot be told apart.
+
+    Answer ids are the dataset's ``answers`` vocabulary
+    (``gt_qa[i]['answer_id']``); the word ids come from the
+    :class:`WordTokenizer` (set by ``TokenizerHook`` and saved in the state
+    dict).
+
+    Loss: cross-entropy averaged over every question with a known answer in
+    the batch, all ranks together (:func:`global_mean`; answers outside the
+    vocabulary, id ``-1``, are skipped); a batch without one gives 0, still
+    connected to the graph.
 
     ``predict`` writes ``pred_qa``: one ``dict(question, answer_id, score)``
     per question of ``sample.questions`` or else of ``gt_qa``.
@@ -57,6 +66,8 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
         dropout (float): Dropout in the encoder and before the classifier.
         loss_weight (float): Multiplier of the loss.
         label_smoothing (float): Cross-entropy label smoothing.
+        time_freqs (int): Frequencies of the time embedding of the video
+            tokens; 0 turns it off.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -71,6 +82,7 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
                  dropout: float = 0.1,
                  loss_weight: float = 1.0,
                  label_smoothing: float = 0.,
+                 time_freqs: int = 4,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
@@ -80,13 +92,19 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f'{name}={value!r} must be a positive '
                                  'integer')
+        if not isinstance(time_freqs, int) or time_freqs < 0:
+            raise ValueError(f'time_freqs={time_freqs!r} must be an integer '
+                             '>= 0')
         self.in_channels = in_channels
         self.num_answers = num_answers
         self.vocab_size = vocab_size
         self.max_question_len = max_question_len
         self.loss_weight = loss_weight
         self.label_smoothing = label_smoothing
+        self.time_freqs = time_freqs
         self.video_proj = nn.Linear(in_channels, embed_dims)
+        self.time_embed = nn.Linear(2 * time_freqs, embed_dims) \
+            if time_freqs else None
         self.encoder = QuestionVideoEncoder(
             vocab_size, embed_dims, num_layers, num_heads, max_question_len,
             dropout)
@@ -98,8 +116,7 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
         """``[Q, num_answers]`` for ``questions`` about the videos
         ``video_of_question [Q]``."""
         tokenizer = self.require_tokenizer()
-        memory, bias, _ = video_memory(feats)  # [V, M, C], [V, M]
-        memory = self.video_proj(memory)  # [V, M, D]
+        memory, bias = self._memory(feats)  # [V, M, D], [V, M]
         ids = tokenizer.batch_encode(
             questions, self.max_question_len, bos=True,
             device=memory.device)  # [Q, L]
@@ -107,10 +124,21 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
                          bias[video_of_question])  # [Q, D]
         return self.fc_answer(self.dropout(x))  # [Q, num_answers]
 
+    def _memory(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
+        """The video tokens at the encoder width with their time embedding,
+        ``[V, M, D]``, and their attention bias ``[V, M]``."""
+        memory, bias, steps = video_memory(feats)  # [V, M, C], [V, M]
+        memory = self.video_proj(memory)  # [V, M, D]
+        if self.time_embed is not None:
+            num_steps = feats.num_clips * feats.grid[0]
+            times = time_features(steps, num_steps, self.time_freqs)
+            memory = memory + self.time_embed(times.to(memory.dtype))
+        return memory, bias
+
     def forward(self, feats: VideoFeatures) -> Tensor:
-        """Video tokens projected to the encoder width, ``[V, M, D]`` (the
-        answers need questions: use :meth:`predict`)."""
-        return self.video_proj(video_memory(feats)[0])
+        """Video tokens at the encoder width with their time embedding,
+        ``[V, M, D]`` (the answers need questions: use :meth:`predict`)."""
+        return self._memory(feats)[0]
 
     def _labelled(self, data_samples: SampleList
                   ) -> Tuple[List[int], List[str], List[int]]:
@@ -136,13 +164,17 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
         if not questions:
             zero = feats.tokens.sum() * 0. + sum(
                 p.sum() for p in self.parameters()) * 0.
-            return dict(loss_answer=zero, acc=zero.detach())
+            # still a collective call: the other ranks may have questions
+            return dict(loss_answer=global_mean(zero, 0) * self.loss_weight,
+                        acc=zero.detach())
         device = feats.tokens.device
         logits = self._logits(feats, torch.tensor(videos, device=device),
                               questions)  # [Q, A]
         target = torch.tensor(answers, device=device)  # [Q]
-        loss = F.cross_entropy(
-            logits, target, label_smoothing=self.label_smoothing)
+        total = F.cross_entropy(
+            logits, target, reduction='sum',
+            label_smoothing=self.label_smoothing)
+        loss = global_mean(total, target.numel())
         acc = (logits.argmax(-1) == target).float().mean()
         return dict(loss_answer=loss * self.loss_weight, acc=acc.detach())
 

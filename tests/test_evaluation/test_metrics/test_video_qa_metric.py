@@ -49,3 +49,55 @@ def test_errors():
     short['pred_qa'].pop()
     with pytest.raises(ValueError, match='2 gt_qa but 1 pred_qa'):
         metric.process(None, [short])
+
+
+def _write_split(root, videos):
+    """``videos``: ``(video_id, domain, [(question, answer), ...])``."""
+    import json
+    ann = root / 'annotations'
+    ann.mkdir(parents=True)
+    (ann / 'metadata.json').write_text(json.dumps([
+        dict(video_id=v, domain=d, duration=5.) for v, d, _ in videos]))
+    (ann / 'video_qa.json').write_text(json.dumps([
+        dict(video_id=v, qa_pairs=[dict(question=q, answer=a)
+                                   for q, a in qa])
+        for v, _, qa in videos]))
+    return str(root)
+
+
+def test_train_prior_is_fitted_on_training_answers_of_the_domain(tmp_path):
+    root = _write_split(tmp_path / 'training', [
+        ('t0', 'sports', [('q1', 'red'), ('q2', 'two')]),
+        ('t1', 'sports', [('q1', 'red'), ('q2', 'three')]),
+        ('t2', 'sports', [('q1', 'blue'), ('q2', 'three')]),
+        # another domain: ignored when only sports videos are evaluated
+        ('t3', 'news', [('q1', 'blue'), ('q2', 'two')]),
+        ('t4', 'news', [('q1', 'blue'), ('q2', 'two')]),
+    ])
+
+    def sample(qa):
+        return dict(video_id='v', domain='sports',
+                    gt_qa=[dict(question=q, answer=a, answer_id=i)
+                           for q, a, i, _ in qa],
+                    pred_qa=[dict(question=q, answer_id=p, score=1.)
+                             for q, _, _, p in qa])
+
+    samples = [
+        sample([('q1', 'blue', 0, 0), ('q2', 'two', 3, 3)]),
+        sample([('q1', 'blue', 0, 0), ('q2', 'two', 3, 0)]),
+        sample([('q1', 'red', 1, 1), ('q3', 'two', 3, 3)]),
+    ]
+    metric = METRICS.build(dict(type='VideoQAMetric', prior_root=root))
+    metric.process(None, samples)
+    out = metric.evaluate(len(samples))
+    assert out['qa/top1'] == pytest.approx(5 / 6)
+    # training (sports): q1 -> red, q2 -> three; the unseen q3 gets the
+    # most frequent sports answer, 'red' (3 of 6): only the red q1 is right
+    assert out['qa/train_prior_top1'] == pytest.approx(1 / 6)
+    # fitted on the evaluated questions: q1 -> blue, q2 -> two, q3 -> two
+    assert out['qa/question_prior_top1'] == pytest.approx(5 / 6)
+    with pytest.raises(FileNotFoundError, match='prior_root'):
+        bad = METRICS.build(dict(type='VideoQAMetric',
+                                 prior_root=str(tmp_path / 'nothing')))
+        bad.process(None, samples)
+        bad.evaluate(len(samples))

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
 from hvlm.models.backbones import VideoFeatures
+from hvlm.models.heads.video_memory import time_features
 from hvlm.models.text import WordTokenizer
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample
@@ -116,9 +117,88 @@ def test_answers_need_video_and_question():
     assert sum(correct) / len(correct) <= 0.5
 
 
+def test_time_features_order_the_steps():
+    steps = torch.tensor([[0, 0], [1, 1], [2, 3], [7, 7]])  # of 8 steps
+    out = time_features(steps, 8, 3)
+    assert out.shape == (4, 6)
+    centre = torch.tensor([0.5, 1.5, 3., 7.5]) / 8
+    torch.testing.assert_close(out[:, 3], torch.cos(torch.pi * centre))
+    assert torch.all(out[:, 3].diff() < 0)  # cos(pi r) falls with time
+    with pytest.raises(ValueError, match='num_freqs=0'):
+        time_features(steps, 8, 0)
+
+
+def _first_or_last_videos():
+    """Two clips per video; one carries pattern ``0``, the other ``1``.
+    'what colour is it?' asks for the first clip's pattern, 'what shape is
+    it?' for the last clip's. Every video also appears with its two clips
+    in the other order (the same tokens) and the other answers, so only
+    the tokens' time tells the answers apart."""
+    torch.manual_seed(0)
+    patterns = torch.randn(2, 8) * 2
+    clips, samples = [], []
+    for _ in range(6):
+        pair = []
+        for p in range(2):
+            tokens = torch.randn(4, 8) * 0.3
+            tokens[torch.randint(0, 4, ()).item()] += patterns[p]
+            pair.append(tokens)
+        for first in range(2):
+            clips += [pair[first], pair[1 - first]]
+            samples.append(sample([(QUESTIONS[0], first),
+                                   (QUESTIONS[1], 1 - first)]))
+    return feats_from(torch.stack(clips), num_clips=2), samples
+
+
+def _train(head, feats, samples, steps=200):
+    optim = torch.optim.Adam(head.parameters(), lr=3e-3)
+    for _ in range(steps):
+        optim.zero_grad()
+        head.loss(feats, samples)['loss_answer'].backward()
+        optim.step()
+    head.eval()
+    out = head.predict(feats, samples)
+    correct = [p['answer_id'] == g['answer_id'] for s in out
+               for p, g in zip(s.pred_qa, s.gt_qa)]
+    return sum(correct) / len(correct)
+
+
+def test_time_embedding_tells_first_from_last():
+    feats, samples = _first_or_last_videos()
+    torch.manual_seed(0)
+    assert _train(build(), feats, samples) >= 0.95
+    # the clips in the other order change the answers (question fixed)
+    head = build()
+    _train(head, feats, samples)
+    swapped = feats_from(feats.tokens.reshape(-1, 2, 4, 8).flip(1).reshape(
+        -1, 4, 8), num_clips=2)
+    before = head._logits(feats, torch.tensor([0]), [QUESTIONS[0]])
+    after = head._logits(swapped, torch.tensor([0]), [QUESTIONS[0]])
+    assert before.argmax() != after.argmax()
+    # without it the video is a set of tokens: the clip order is invisible,
+    # so a video and its swapped twin get the same answer, one of them wrong
+    torch.manual_seed(0)
+    blind = build(time_freqs=0)
+    assert blind.time_embed is None
+    assert _train(blind, feats, samples) <= 0.5
+    torch.testing.assert_close(
+        blind._logits(swapped, torch.tensor([0]), [QUESTIONS[0]]),
+        blind._logits(feats, torch.tensor([0]), [QUESTIONS[0]]))
+
+
+def test_qa_loss_reaches_every_video_token():
+    head = build()
+    feats, samples = _first_or_last_videos()
+    feats.tokens.requires_grad_(True)
+    head.loss(feats, samples)['loss_answer'].backward()
+    assert torch.all(feats.tokens.grad.abs().sum(-1) > 0)
+
+
 def test_errors():
     with pytest.raises(ValueError, match='num_answers=0'):
         build(num_answers=0)
+    with pytest.raises(ValueError, match='time_freqs=-1'):
+        build(time_freqs=-1)
     head = build()
     feats = feats_from(torch.randn(1, 4, 8))
     with pytest.raises(ValueError, match='answer_id 6 but num_answers=6'):
