@@ -12,24 +12,33 @@ DEFAULT_MERGER = dict(type='AdaptiveTokenMerger')
 CUES = ('motion', 'saliency', 'matching')
 
 
-def _encoder_cfg(model_cfg: dict, ratio: float) -> dict:
-    """The backbone config of ``model_cfg`` with its merger set to keep
-    ``ratio`` of the tokens; ``ratio=1.0`` removes the merger (the no-merging
-    baseline, not a merger that happens to keep everything)."""
+def _encoder_cfg(model_cfg: dict, ratios: Sequence[float]) -> dict:
+    """The backbone config of ``model_cfg`` with an
+    :class:`AdaptiveTokenMerger` whose bounds admit every ratio in
+    ``ratios`` (the config's own merger settings are kept when it is one;
+    any other merger is replaced by the default one)."""
     cfg = copy.deepcopy(dict(model_cfg.get('backbone', model_cfg)))
-    if ratio >= 1.0:
-        cfg['merger'] = None
-        return cfg
     merger = dict(cfg.get('merger') or DEFAULT_MERGER)
     if merger.get('type') != 'AdaptiveTokenMerger':
         merger = dict(DEFAULT_MERGER)
     merging = dict(merger.get('adaptive_merging', {}))
-    merging['target_compression_ratio'] = ratio
     merging['min_compression_ratio'] = min(
-        merging.get('min_compression_ratio', 0.25), ratio)
+        merging.get('min_compression_ratio', 0.25), *ratios)
+    merging['max_compression_ratio'] = 1.0
+    merging['target_compression_ratio'] = max(
+        merging.get('target_compression_ratio', 0.5),
+        merging['min_compression_ratio'])
     merger['adaptive_merging'] = merging
     cfg['merger'] = merger
     return cfg
+
+
+def _set_ratio(encoder: torch.nn.Module, ratio: float) -> None:
+    """Set the keep ratio the way a training hook does: on every module
+    that has ``set_compression_ratio``."""
+    for module in encoder.modules():
+        if hasattr(module, 'set_compression_ratio'):
+            module.set_compression_ratio(ratio)
 
 
 def benchmark_merging(model_cfg: dict,
@@ -42,7 +51,10 @@ def benchmark_merging(model_cfg: dict,
                       seed: int = 0) -> Dict[str, object]:
     """Forward plus backward time of the encoder at each keep ratio.
 
-    Every ratio gets its own encoder with the same weights; they run
+    One encoder runs every ratio, set before each step through
+    ``set_compression_ratio`` as a training hook would; at ratio 1.0 its
+    merge points keep every token and are skipped, so the baseline is the
+    same encoder (same weights, same blocks) without merging. Ratios run
     round-robin, one step each per round, so a load change on a shared
     machine hits all of them alike, and the median step is reported. With
     the merger's ``profile`` switched on, the time spent in motion cues,
@@ -51,9 +63,10 @@ def benchmark_merging(model_cfg: dict,
 
     Args:
         model_cfg (dict): A model config (its ``backbone`` is used) or a
-            backbone config. Its merger settings are kept when it is an
-            ``AdaptiveTokenMerger``; otherwise the default one is used.
-        ratios (Sequence[float]): Keep ratios; 1.0 means no merger and is
+            backbone config. Its merger settings (and ``merge_after``) are
+            kept when it is an ``AdaptiveTokenMerger``; otherwise the
+            default one is used.
+        ratios (Sequence[float]): Keep ratios; 1.0 means no merging and is
             the baseline of every speed-up (added when missing).
         batch_size (int): Clips per step.
         clip_shape (Sequence[int]): ``(T, H, W)`` of each clip.
@@ -72,19 +85,16 @@ def benchmark_merging(model_cfg: dict,
                          '>= 0')
     if any(not 0 < r <= 1 for r in ratios):
         raise ValueError(f'ratios={list(ratios)} must lie in (0, 1]')
-    import hvlm.models  # noqa: F401
+    from hvlm.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
     if threads is not None:
         torch.set_num_threads(threads)
     ratios = sorted(set(ratios) | {1.0}, reverse=True)
-    encoders = {}
-    for ratio in ratios:
-        torch.manual_seed(seed)
-        encoder = MODELS.build(_encoder_cfg(model_cfg, ratio))
-        encoder.train()
-        for merger in encoder.mergers:
-            if hasattr(merger, 'profile'):
-                merger.profile = True
-        encoders[ratio] = encoder
+    torch.manual_seed(seed)
+    encoder = MODELS.build(_encoder_cfg(model_cfg, ratios))
+    encoder.train()
+    merger = encoder.merger
+    merger.profile = True
     generator = torch.Generator().manual_seed(seed)
     clips = torch.randn(batch_size, 3, *clip_shape, generator=generator)
 
@@ -92,10 +102,9 @@ def benchmark_merging(model_cfg: dict,
     cue_time = {r: {c: [] for c in CUES} for r in ratios}
     tokens = {}
     for round_index in range(warmup + iters):
-        for ratio, encoder in encoders.items():
-            for merger in encoder.mergers:
-                if hasattr(merger, 'timings'):
-                    merger.timings.clear()
+        for ratio in ratios:
+            _set_ratio(encoder, ratio)
+            merger.timings.clear()
             encoder.zero_grad(set_to_none=True)
             start = time.perf_counter()
             feats = encoder(clips)
@@ -106,9 +115,7 @@ def benchmark_merging(model_cfg: dict,
                 continue
             steps[ratio].append(elapsed)
             for cue in CUES:
-                cue_time[ratio][cue].append(
-                    sum(m.timings.get(cue, 0.) for m in encoder.mergers
-                        if hasattr(m, 'timings')))
+                cue_time[ratio][cue].append(merger.timings.get(cue, 0.))
     base = statistics.median(steps[1.0])
     rows = []
     for ratio in ratios:
@@ -126,6 +133,8 @@ def benchmark_merging(model_cfg: dict,
         rows.append(row)
     return dict(
         rows=rows,
+        merge_after=list(encoder.merge_after),
+        mode=merger.scheduler.mode,
         batch_size=batch_size,
         clip_shape=list(clip_shape),
         iters=iters,
@@ -139,7 +148,8 @@ def format_merging_benchmark(result: Dict[str, object]) -> str:
     lines = [
         f"batch {result['batch_size']} x clips {result['clip_shape']}, "
         f"{result['iters']} timed steps, {result['threads']} threads; "
-        'forward + backward of the encoder',
+        'forward + backward of the encoder; merges after blocks '
+        f"{result['merge_after']}, plan mode {result['mode']!r}",
         '',
         '| keep ratio | tokens after merge | step (ms) | clips/s | '
         'speed-up vs 1.0 | motion | saliency | matching | merging overhead |',

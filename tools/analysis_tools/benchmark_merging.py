@@ -5,7 +5,11 @@
         [--batch-size B] [--clip-shape T H W] [--threads N]
         [--cfg-options k=v ...] [--out-json FILE]
 
-Ratio 1.0 (no merger) is always measured, in the same run, as the baseline.
+One encoder runs every ratio (set through ``set_compression_ratio``, as a
+training hook would); ratio 1.0 (every merge point skipped: the same
+encoder without merging) is always measured, in the same run, as the
+baseline. Merge points and plan come from the config
+(``model.backbone.merge_after``, ``...merger.adaptive_merging.mode``).
 Prints a Markdown table; ``--out-json`` also writes the numbers.
 """
 import argparse
@@ -23,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument(
         '--ratios', type=float, nargs='+', default=[1.0, 0.75, 0.5, 0.25],
-        help='share of tokens the merger keeps (1.0: no merger)')
+        help='share of tokens kept by all merge points together '
+        '(1.0: no merging)')
     parser.add_argument('--iters', type=int, default=10,
                         help='timed steps per ratio')
     parser.add_argument('--warmup', type=int, default=2,

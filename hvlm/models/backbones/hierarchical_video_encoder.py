@@ -1,5 +1,5 @@
 """A video transformer whose token count shrinks from stage to stage."""
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -16,14 +16,25 @@ from .video_features import VideoFeatures
 
 @MODELS.register_module()
 class HierarchicalVideoEncoder(BaseModule):
-    """Tubelet embedding, then stages of transformer blocks with a token
-    merger (and a width change) between consecutive stages.
+    """Tubelet embedding, then stages of transformer blocks (with a width
+    change between consecutive stages) and token merges after chosen
+    blocks.
 
-    The merger is what makes long clips affordable: attention cost falls
-    with the square of the token count. Every merged token carries its
+    Merging is what makes long clips affordable: attention cost falls with
+    the square of the token count and every other layer's linearly. By
+    default tokens merge between stages; ``merge_after`` places merge
+    points after any blocks, inside stages too (as ToMe does), so that the
+    first blocks do not run on every token. One merger serves every point.
+    A merger with a ``plan`` method (:class:`AdaptiveTokenMerger`) decides
+    how many tokens each point keeps so that together they keep its
+    ratio; the plan is read at every forward, so a hook that changes the
+    ratio changes the whole encoder's. Every merged token carries its
     ``size`` (how many tubelets it stands for) into the following blocks'
-    attention and out to the heads, and ``index`` records where every
-    tubelet went, so heads can read per-frame features after any merger.
+    attention, through later merges and out to the heads; ``index``
+    records where every tubelet went, so heads can read per-frame features
+    after any merge; cue maps a merger returns (``MergeInfo.cues``) are
+    handed to the next merge point, so frame cues are measured once per
+    clip.
 
     Args:
         in_channels (int): Colour channels of the input.
@@ -38,8 +49,12 @@ class HierarchicalVideoEncoder(BaseModule):
         drop_path_rate (float): Stochastic depth of the last block; it rises
             linearly from 0 over all blocks.
         attention (dict): Config of every block's attention (``ATTENTIONS``).
-        merger (dict, optional): Config of the merger placed between stages
-            (``MERGERS``); ``None`` keeps every token.
+        merger (dict, optional): Config of the merger (``MERGERS``) run at
+            every merge point; ``None`` keeps every token.
+        merge_after (Sequence[int], optional): Blocks, numbered from 0 over
+            all stages, after which tokens merge; the encoder's last block
+            cannot be one. ``None``: the last block of every stage but the
+            last (between stages).
         with_cp (bool): Recompute each block in the backward pass to save
             activation memory (non-reentrant, so every parameter still gets
             its gradient).
@@ -59,6 +74,7 @@ class HierarchicalVideoEncoder(BaseModule):
                  drop_path_rate: float = 0.1,
                  attention: dict = dict(type='FullAttention'),
                  merger: Optional[dict] = dict(type='SpatialPoolMerger'),
+                 merge_after: Optional[Sequence[int]] = None,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -71,6 +87,15 @@ class HierarchicalVideoEncoder(BaseModule):
                 '(one entry per stage)')
         if any(d < 1 for d in depths):
             raise ValueError(f'depths={depths} must all be >= 1')
+        ends = [sum(depths[:i + 1]) - 1 for i in range(len(depths))]
+        merge_after = tuple(ends[:-1] if merge_after is None else
+                            sorted(set(merge_after)))
+        if any(not 0 <= b < ends[-1] for b in merge_after):
+            raise ValueError(
+                f'merge_after={merge_after} must name blocks 0..'
+                f'{ends[-1] - 1} (the last block, {ends[-1]}, has no block '
+                'after it to speed up)')
+        self.merge_after = merge_after
         self.embed_dims = embed_dims
         self.out_channels = embed_dims[-1]
         self.with_cp = with_cp
@@ -81,7 +106,7 @@ class HierarchicalVideoEncoder(BaseModule):
 
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
-        self.mergers = nn.ModuleList()
+        self.merger = None if merger is None else MERGERS.build(merger)
         self.transitions = nn.ModuleList()
         for i, (dims, depth, heads) in enumerate(
                 zip(embed_dims, depths, num_heads)):
@@ -99,8 +124,6 @@ class HierarchicalVideoEncoder(BaseModule):
                         attention_cfg=attention) for rate in stage_rates))
             if i + 1 == len(embed_dims):
                 break
-            self.mergers.append(
-                nn.Identity() if merger is None else MERGERS.build(merger))
             self.transitions.append(
                 nn.Identity() if embed_dims[i + 1] == dims else nn.Sequential(
                     nn.Linear(dims, embed_dims[i + 1]),
@@ -138,29 +161,39 @@ class HierarchicalVideoEncoder(BaseModule):
         # bias and keeps its fastest kernel.
         size: Optional[Tensor] = None
         index = torch.arange(N0, device=x.device).expand(B, N0)  # [B, N0]
+        cues = None
+        plan = self._merge_plan(N0)
+        block_id = 0
         for i, stage in enumerate(self.stages):
-            merger = self.mergers[i] if i < len(self.mergers) else None
-            last_attn = stage[-1].attn
-            wants_keys = merger is not None and not isinstance(
-                merger, nn.Identity) and hasattr(last_attn, 'keep_keys')
-            if wants_keys:
-                last_attn.keep_keys = True
             for block in stage:
+                keep = plan.get(block_id)
+                # A point whose plan keeps every token is skipped, so ratio
+                # 1.0 runs exactly the encoder without a merger.
+                merging = block_id in plan and (keep is None
+                                                or keep < x.shape[1])
+                wants_keys = merging and hasattr(block.attn, 'keep_keys')
+                if wants_keys:
+                    block.attn.keep_keys = True
                 x = self._run_block(block, x, shape, size)  # [B, N, C_i]
-            if merger is None:
-                break
-            if not isinstance(merger, nn.Identity):
+                block_id += 1
+                if not merging:
+                    continue
                 keys = None
                 if wants_keys:
-                    # Keys of the last block (ToMe's matching metric);
+                    # Keys of the block just run (ToMe's matching metric);
                     # dropped right away so no clip's keys outlive it.
-                    keys, last_attn.last_keys = last_attn.last_keys, None
-                    last_attn.keep_keys = False
-                info = merger(x, shape=shape, size=size, frames=clips,
-                              attn=keys)
+                    keys, block.attn.last_keys = block.attn.last_keys, None
+                    block.attn.keep_keys = False
+                extra = {} if keep is None else dict(keep=keep)
+                if cues is not None:
+                    extra['cues'] = cues
+                info = self.merger(x, shape=shape, size=size, frames=clips,
+                                   attn=keys, **extra)
                 x, size, shape = info.x, info.size, info.shape  # [B, N', C_i]
+                cues = getattr(info, 'cues', None)
                 index = compose(index, info.index)  # [B, N0]
-            x = self.transitions[i](x)  # [B, N', C_{i+1}]
+            if i < len(self.transitions):
+                x = self.transitions[i](x)  # [B, N', C_{i+1}]
         x = self.norm(x)
         if size is None:
             size = x.new_ones(x.shape[:2])  # [B, N]
@@ -172,3 +205,13 @@ class HierarchicalVideoEncoder(BaseModule):
             temporal_patch=self.patch_embed.patch_size[0],
             num_frames=num_frames)
 
+    def _merge_plan(self, num_tokens: int) -> Dict[int, Optional[int]]:
+        """Block id of every merge point -> tokens to keep after it, or
+        ``None`` where the merger decides (a merger without ``plan``)."""
+        if self.merger is None or not self.merge_after:
+            return {}
+        if not hasattr(self.merger, 'plan'):
+            return dict.fromkeys(self.merge_after)
+        return dict(
+            zip(self.merge_after,
+                self.merger.plan(num_tokens, len(self.merge_after))))

@@ -1,4 +1,4 @@
-"""Token mergers between encoder stages (registry: ``MERGERS``)."""
+"""Token mergers run at an encoder's merge points (registry: ``MERGERS``)."""
 from .adaptive_token_merger import AdaptiveTokenMerger
 from .attention_saliency import AttentionSaliency
 from .color_saliency import ColorSaliency

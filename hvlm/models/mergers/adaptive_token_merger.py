@@ -2,10 +2,11 @@
 import math
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 from torch.profiler import record_function
 
@@ -56,12 +57,20 @@ class AdaptiveTokenMerger(nn.Module):
     tokens; their number is bounded by the token count.
 
     Merged values are size-weighted means (:func:`merge_tokens`), sizes
-    add up and travel to the next stage's (proportional) attention, the
-    first ``num_protected_tokens`` tokens (global or memory tokens) neither
-    merge nor receive merges, and ``MergeInfo.index`` lets heads unmerge.
-    Output tokens are ordered by the position of the token that absorbed
-    the others (so time still runs forward), but they no longer form a grid
-    (``shape=None``).
+    add up and travel to the following blocks' (proportional) attention,
+    the first ``num_protected_tokens`` tokens (global or memory tokens)
+    neither merge nor receive merges, and ``MergeInfo.index`` lets heads
+    unmerge. Output tokens are ordered by the position of the token that
+    absorbed the others (so time still runs forward), but they no longer
+    form a grid (``shape=None``).
+
+    In an encoder with several merge points one merger serves them all:
+    :meth:`plan` tells the encoder how many tokens each point keeps (the
+    scheduler's ``mode``), so that together they keep
+    :attr:`compression_ratio`. Frame cues (motion, edges, colour) need the
+    grid, so they are measured once, at the first merge, and handed on in
+    ``MergeInfo.cues``, merged like the tokens; attention saliency is
+    recomputed from the keys at every point.
 
     Args:
         motion (dict): ``enabled`` (bool), ``window_size`` (flow search
@@ -167,8 +176,17 @@ class AdaptiveTokenMerger(nn.Module):
 
     @property
     def compression_ratio(self) -> float:
-        """The share of tokens kept now."""
+        """The share of tokens kept now (by all merge points together)."""
         return self.scheduler.target
+
+    def plan(self, num_tokens: int, num_points: int) -> List[int]:
+        """Tokens to keep at each of an encoder's ``num_points`` merge
+        points out of ``num_tokens`` (protected tokens included), so that
+        together they keep :attr:`compression_ratio`; split by the
+        scheduler's ``mode``. Read at every forward, so a new ratio takes
+        effect at once."""
+        return self.scheduler.keep_counts(num_tokens, num_points,
+                                          self.num_protected)
 
     def set_cues(self,
                  motion: Optional[bool] = None,
@@ -213,22 +231,34 @@ class AdaptiveTokenMerger(nn.Module):
                 time.perf_counter() - start
 
     @torch.no_grad()
-    def importance(self, x: Tensor, shape: Optional[Tuple[int, int, int]],
-                   frames: Optional[Tensor],
-                   attn: Optional[Tensor]) -> Optional[Tensor]:
-        """``[B, N]`` importance in ``[0, 1]`` or ``None`` when every cue is
-        off. Cues steer discrete choices only, so no graph is kept.
+    def frame_cues(self, frames: Tensor,
+                   shape: Tuple[int, int, int]) -> Dict[str, Tensor]:
+        """Cue maps measured on the frames, one value per tubelet token.
 
-        Frame cues (motion, edges, colour) need the token grid; after an
-        unstructured merge (``shape=None``) only attention saliency is left.
+        They are measured once per clip, where the tokens still form the
+        ``shape`` grid, and then travel with the tokens (merged like them)
+        to every later merge point.
+
+        Args:
+            frames (Tensor): ``[B, C_in, T_in, H_in, W_in]`` clips.
+            shape (tuple): ``(T, H, W)`` token grid.
+
+        Returns:
+            dict: ``[B, T*H*W]`` maps: ``'motion'`` (normalised speed in
+            ``[0, 1]``), ``'edge'`` and ``'color'`` (raw saliency), each
+            only when its cue is on.
         """
-        parts, weights = [], []
-        small = None
-        if frames is not None and shape is not None:
+        cues = {}
+        names = self.fusion.names if self.saliency_enabled else ()
+        wants_motion = self.motion_enabled and frames.shape[2] >= 2
+        if not wants_motion and 'edge' not in names and 'color' not in names:
+            return cues
+        # Downsampling serves both cues; it is charged to the first.
+        with self._scope('motion' if wants_motion else 'saliency',
+                         frames.device):
             small = downsample_frames(frames, shape, self.cue_scale)
-        if self.motion_enabled and small is not None \
-                and small.shape[2] >= 2:
-            with self._scope('motion', x.device):
+        if wants_motion:
+            with self._scope('motion', frames.device):
                 grey = small.mean(1, keepdim=True)  # [B, 1, T, h, w]
                 # window_size is in input pixels: scale it to the small
                 # frames (15 px at 64 -> 16 px: radius 2, window 5).
@@ -240,19 +270,42 @@ class AdaptiveTokenMerger(nn.Module):
                 magnitude, _ = self.magnitude(
                     self.flow(grey, window_size=2 * radius + 1,
                               stride=stride))  # [B, P, h, w]
-                motion = normalize_per_clip(pool_to_grid(magnitude, shape))
-                budget = self.compression(motion)  # [B, N]
+                cues['motion'] = normalize_per_clip(
+                    pool_to_grid(magnitude, shape))  # [B, N]
+        with self._scope('saliency', frames.device):
+            if 'edge' in names:
+                cues['edge'] = pool_to_grid(self.edge(small), shape)
+            if 'color' in names:
+                cues['color'] = pool_to_grid(self.color(small), shape)
+        return cues
+
+    @torch.no_grad()
+    def importance(self, x: Tensor, attn: Optional[Tensor],
+                   cues: Dict[str, Tensor]) -> Optional[Tensor]:
+        """``[B, N]`` importance in ``[0, 1]``, or ``None`` when every cue
+        is off. Cues steer discrete choices only, so no graph is kept.
+
+        Args:
+            x (Tensor): ``[B, N, C]`` tokens (the attention saliency's input
+                when there are no keys).
+            attn (Tensor, optional): ``[B, N, d]`` keys of the last block.
+            cues (dict): ``[B, N]`` maps from :meth:`frame_cues`, as merged
+                so far; a missing map leaves its cue out.
+        """
+        parts, weights = [], []
+        if self.motion_enabled and 'motion' in cues:
+            with self._scope('motion', x.device):
+                budget = self.compression(cues['motion'])  # [B, N]
                 parts.append(budget / self.scheduler.max_ratio)
                 weights.append(self.motion_weight)
         if self.saliency_enabled:
             with self._scope('saliency', x.device):
-                maps = {}
-                names = self.fusion.names
-                if small is not None and 'edge' in names:
-                    maps['edge'] = pool_to_grid(self.edge(small), shape)
-                if small is not None and 'color' in names:
-                    maps['color'] = pool_to_grid(self.color(small), shape)
-                if 'attention' in names:
+                maps = {
+                    name: cues[name]
+                    for name in ('edge', 'color')
+                    if name in cues and name in self.fusion.names
+                }
+                if 'attention' in self.fusion.names:
                     maps['attention'] = self.attention_saliency(
                         x if attn is None else attn)
                 if maps:
@@ -322,8 +375,10 @@ class AdaptiveTokenMerger(nn.Module):
                 shape: Optional[Tuple[int, int, int]],
                 size: Optional[Tensor] = None,
                 frames: Optional[Tensor] = None,
-                attn: Optional[Tensor] = None) -> MergeInfo:
-        """Merge ``x`` down to the scheduled share of tokens.
+                attn: Optional[Tensor] = None,
+                keep: Optional[int] = None,
+                cues: Optional[Dict[str, Tensor]] = None) -> MergeInfo:
+        """Merge ``x`` down to ``keep`` tokens.
 
         Args:
             x (Tensor): ``[B, N, C]`` tokens (grid order while
@@ -332,13 +387,18 @@ class AdaptiveTokenMerger(nn.Module):
                 tokens, or ``None``.
             size (Tensor, optional): ``[B, N]``; ``None`` means all ones.
             frames (Tensor, optional): ``[B, C_in, T_in, H_in, W_in]`` clips
-                for the motion, edge and colour cues.
+                for the motion, edge and colour cues; read only when no
+                ``cues`` are given and the grid is known.
             attn (Tensor, optional): Keys ``[B, N, d]`` or weights
                 ``[B, heads, N, N]`` of the last attention.
+            keep (int, optional): Tokens to keep (an encoder's
+                :meth:`plan`); ``None``: the scheduler's share of ``N``.
+            cues (dict, optional): ``[B, N]`` cue maps an earlier merge
+                returned (``MergeInfo.cues``).
 
         Returns:
-            MergeInfo: ``[B, K, C]`` tokens with ``K`` the scheduler's keep
-            count, their sizes, the ``[B, N]`` index, ``shape=None``.
+            MergeInfo: ``[B, K, C]`` tokens, their sizes, the ``[B, N]``
+            index, ``shape=None`` and the cue maps merged like the tokens.
         """
         B, N, _ = x.shape
         P = self.num_protected
@@ -346,19 +406,28 @@ class AdaptiveTokenMerger(nn.Module):
             raise ValueError(f'shape={tuple(shape)} plus '
                              f'num_protected_tokens={P} does not match '
                              f'N={N} tokens')
+        if keep is None:
+            keep = self.scheduler.keep_count(N, P)
+        elif keep < max(P, 1):
+            raise ValueError(f'keep={keep} must be >= 1 and >= '
+                             f'num_protected_tokens={P}')
         if size is None:
             size = x.new_ones(B, N, dtype=torch.float32)
-        keep = self.scheduler.keep_count(N, P)
         index = torch.arange(N, device=x.device).expand(B, N)  # [B, N]
         if keep >= N:
-            return MergeInfo(x=x, size=size, index=index, shape=shape)
+            return MergeInfo(x=x, size=size, index=index, shape=shape,
+                             cues=cues)
 
-        metric = x
-        if self.use_keys and attn is not None and attn.dim() == 3:
-            metric = attn
+        if cues is None and frames is not None and shape is not None:
+            cues = {
+                name: F.pad(cue, (P, 0))  # protected tokens: no cue
+                for name, cue in self.frame_cues(frames, shape).items()
+            }  # [B, N] each
+        keys = attn if attn is not None and attn.dim() == 3 else None
+        metric = keys if self.use_keys and keys is not None else x
         cue_importance = self.importance(
-            x[:, P:], shape, frames,
-            None if attn is None or attn.dim() != 3 else attn[:, P:])
+            x[:, P:], None if keys is None else keys[:, P:],
+            {name: cue[:, P:] for name, cue in (cues or {}).items()})
         importance = x.new_zeros(B, N, dtype=torch.float32)
         if cue_importance is not None:
             importance[:, P:] = cue_importance
@@ -375,7 +444,7 @@ class AdaptiveTokenMerger(nn.Module):
 
         with self._scope('matching', x.device):
             metric = metric.detach()
-            n = N
+            in_size, n = size, N
             # Each round removes at least one token, so N rounds always
             # suffice; usually one or two do.
             for _ in range(N):
@@ -392,7 +461,15 @@ class AdaptiveTokenMerger(nn.Module):
                 raise RuntimeError(
                     f'could not merge {N} tokens down to {keep} with '
                     f'{P} protected tokens (stopped at {n})')
-        return MergeInfo(x=x, size=size, index=index, shape=None)
+            if cues:
+                # Size-weighted, like the tokens: a merged token's motion is
+                # the mean motion of the tubelets it stands for.
+                names = list(cues)
+                merged, _ = merge_tokens(
+                    torch.stack([cues[k] for k in names], dim=-1), in_size,
+                    index, keep)  # [B, K, num_cues]
+                cues = {k: merged[..., i] for i, k in enumerate(names)}
+        return MergeInfo(x=x, size=size, index=index, shape=None, cues=cues)
 
     def extra_repr(self) -> str:
         return (f'motion={self.motion_enabled}, '

@@ -6,7 +6,7 @@ sums, so merging twice equals merging once with the composed index, and any
 per-token output can be spread back to the input tokens with a gather.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -24,11 +24,17 @@ class MergeInfo:
             *input* token.
         shape (tuple, optional): ``(T, H, W)`` of the output grid, or
             ``None`` when the merged tokens no longer form a grid.
+        cues (dict, optional): Per-token cue maps ``name -> [B, N']``
+            (e.g. motion, edges, colour), merged like the tokens, for the
+            next merge point: frame cues need the grid, which only the
+            first merge sees, and computing them once per clip is cheaper
+            than at every merge. ``None`` when the merger has none.
     """
     x: Tensor
     size: Tensor
     index: Tensor
     shape: Optional[Tuple[int, int, int]]
+    cues: Optional[Dict[str, Tensor]] = None
 
 
 def merge_tokens(x: Tensor, size: Tensor, index: Tensor,

@@ -13,13 +13,19 @@ from .motion_based_compression import check_ratios
 class TemporalMergeScheduler:
     """Plans the token budget of the merges of an encoder.
 
-    * :meth:`stage_ratios` splits an overall ratio over several mergers:
-      ``'first'`` spends it all at the first merger (where tokens are many
-      and a merge saves the most), ``'uniform'`` keeps the same share at
-      every merger (a geometric split).
+    * :meth:`stage_ratios` splits an overall ratio over the merge points of
+      an encoder: ``'first'`` spends it all at the first point (where
+      tokens are many and a merge saves the most), ``'uniform'`` keeps the
+      same share at every point (a geometric split), ``'front'`` is in
+      between: the share removed falls linearly from point to point (in
+      log terms, point ``i`` of ``k`` gets weight ``k - i``), so early
+      blocks already run on fewer tokens while later merges can use keys
+      that have seen more context.
     * :meth:`keep_count` turns the ratio into a token count that always
       respects ``[min_compression_ratio, max_compression_ratio]`` and never
-      drops below the protected tokens.
+      drops below the protected tokens; :meth:`keep_counts` does so for
+      every merge point, so that the last one lands on exactly that count
+      whatever the rounding on the way.
     * :meth:`temporal_mask` limits which frames may merge: static content
       merges *across time* (the same wall in frames 0 and 5 becomes one
       token, which keeps it coherent over time), but only within
@@ -30,10 +36,12 @@ class TemporalMergeScheduler:
         target_compression_ratio (float): Overall share of tokens kept.
         min_compression_ratio (float): Lowest share ever kept.
         max_compression_ratio (float): Highest share ever kept.
-        mode (str): ``'first'`` or ``'uniform'``.
+        mode (str): ``'first'``, ``'uniform'`` or ``'front'``.
         temporal_window (int, optional): Largest frame distance (in token
             time steps) of two merged tokens; ``None``: any.
     """
+
+    MODES = ('first', 'uniform', 'front')
 
     def __init__(self,
                  target_compression_ratio: float = 0.5,
@@ -43,8 +51,8 @@ class TemporalMergeScheduler:
                  temporal_window: Optional[int] = None) -> None:
         check_ratios(target_compression_ratio, min_compression_ratio,
                      max_compression_ratio)
-        if mode not in ('first', 'uniform'):
-            raise ValueError(f"mode={mode!r} must be 'first' or 'uniform'")
+        if mode not in self.MODES:
+            raise ValueError(f'mode={mode!r} must be one of {self.MODES}')
         if temporal_window is not None and temporal_window < 0:
             raise ValueError(f'temporal_window={temporal_window} must be '
                              '>= 0 or None')
@@ -55,12 +63,34 @@ class TemporalMergeScheduler:
         self.temporal_window = temporal_window
 
     def stage_ratios(self, num_mergers: int) -> List[float]:
-        """Per-merger keep ratios whose product is the target."""
+        """Per-merge-point keep ratios whose product is the target."""
         if num_mergers < 1:
             raise ValueError(f'num_mergers={num_mergers} must be >= 1')
         if self.mode == 'first':
             return [self.target] + [1.0] * (num_mergers - 1)
-        return [self.target**(1 / num_mergers)] * num_mergers
+        if self.mode == 'uniform':
+            return [self.target**(1 / num_mergers)] * num_mergers
+        weights = [num_mergers - i for i in range(num_mergers)]
+        return [self.target**(w / sum(weights)) for w in weights]
+
+    def keep_counts(self,
+                    num_tokens: int,
+                    num_points: int,
+                    num_protected: int = 0) -> List[int]:
+        """Tokens left after each of ``num_points`` merges of
+        ``num_tokens`` tokens, following :meth:`stage_ratios`.
+
+        Counts are rounded from the running product of the ratios (not
+        point by point, which would let rounding errors pile up), never
+        rise, and end at :meth:`keep_count`.
+        """
+        final = self.keep_count(num_tokens, num_protected)
+        counts, share = [], 1.0
+        for ratio in self.stage_ratios(num_points)[:-1]:
+            share *= ratio
+            counts.append(
+                min(max(round(num_tokens * share), final), num_tokens))
+        return counts + [final]
 
     def keep_count(self, num_tokens: int, num_protected: int = 0) -> int:
         """Tokens one merge keeps out of ``num_tokens``: the target rounded,

@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-import hvlm.models  # noqa: F401
 from hvlm.models.backbones import VideoFeatures
 from hvlm.models.mergers import unmerge
 from hvlm.registry import ATTENTIONS, MODELS
@@ -142,3 +141,17 @@ def test_config_errors():
         build(patch_size=(2, 4))
     with pytest.raises(ValueError, match=r'shape \(3, 4, 16, 16\)'):
         build()(torch.randn(3, 4, 16, 16))
+
+
+def test_a_merger_without_plan_runs_at_every_merge_point():
+    """SpatialPoolMerger has no plan: it pools the grid at each point,
+    inside a stage as well as between stages."""
+    encoder = build(depths=(2, 1), merge_after=(0, 1),
+                    merger=dict(type='SpatialPoolMerger', kernel=(1, 2, 2)))
+    feats = encoder(torch.randn(2, 3, 4, 16, 16))  # grid (2, 4, 4)
+    assert feats.tokens.shape == (2, 2, 24)  # (2, 2, 2) -> (2, 1, 1)
+    assert feats.size.tolist() == [[16., 16.]] * 2
+    assert feats.index[0].tolist() == [0] * 16 + [1] * 16
+    assert build(merge_after=()).merge_after == ()
+    assert build(merge_after=()).forward(
+        torch.randn(1, 3, 4, 16, 16)).tokens.shape == (1, 32, 24)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-import hvlm.models  # noqa: F401
 from hvlm.models.mergers import MergeInfo, unmerge
 from hvlm.registry import MERGERS
 
@@ -107,6 +106,54 @@ def test_sizes_and_index_consistent_across_rounds(ratio):
         expected = torch.zeros(keep, 8).index_add(
             0, info.index[b], x[b] * size[b, :, None]) / summed[:, None]
         torch.testing.assert_close(info.x[b], expected)
+
+
+def test_keep_and_cues_given_by_the_caller():
+    """An encoder passes how many tokens to keep and the cue maps of an
+    earlier merge; then the frames are not read again and the cues come
+    back merged like the tokens (size-weighted)."""
+    torch.manual_seed(0)
+    merger = build(0.5, num_protected_tokens=1)
+    x = torch.randn(2, 1 + 36, 8)
+    size = torch.randint(1, 4, (2, 37)).float()
+    cues = dict(motion=torch.rand(2, 37), edge=torch.rand(2, 37))
+    info = merger(x, shape=None, size=size, keep=20, cues=cues,
+                  attn=torch.randn(2, 37, 4))
+    assert info.x.shape == (2, 20, 8)
+    for name, cue in cues.items():
+        summed = torch.zeros(2, 20).scatter_add(1, info.index, cue * size)
+        torch.testing.assert_close(info.cues[name], summed / info.size)
+    # keep >= N: nothing merges, the cues pass through
+    same = merger(x, shape=None, keep=37, cues=cues)
+    assert same.x is x and same.cues is cues
+    with pytest.raises(ValueError, match='keep=0'):
+        merger(x, shape=None, keep=0)
+
+
+def test_frame_cues_are_read_once():
+    """Given cues, the merger never touches the frames (garbage frames
+    change nothing); without them it measures the same cues itself."""
+    torch.manual_seed(0)
+    merger = build(0.5)
+    frames = torch.rand(2, 3, 8, 24, 24)
+    x = torch.randn(2, 4 * 6 * 6, 8)
+    cues = merger.frame_cues(frames, (4, 6, 6))
+    assert sorted(cues) == ['color', 'edge', 'motion']
+    own = merger(x, shape=(4, 6, 6), frames=frames)
+    given = merger(x, shape=(4, 6, 6), frames=torch.full_like(frames, 9.),
+                   cues=cues)
+    assert torch.equal(own.index, given.index)
+    merger.set_cues(motion=False, saliency=False)
+    assert merger.frame_cues(frames, (4, 6, 6)) == {}
+
+
+def test_plan_follows_the_ratio():
+    merger = build(0.5, adaptive_merging=dict(
+        target_compression_ratio=0.5, mode='uniform'))
+    assert merger.plan(256, 2) == [181, 128]
+    merger.set_compression_ratio(0.25)
+    assert merger.compression_ratio == 0.25
+    assert merger.plan(256, 2) == [128, 64]
 
 
 def moving_square_clip(T=8, H=64, W=64, side=12, speed=4, seed=0):

@@ -121,6 +121,31 @@ def test_scheduler_plans_within_bounds():
     assert mask.tolist() == [[[True, True], [False, False]]]
 
 
+@pytest.mark.parametrize('mode', ['first', 'uniform', 'front'])
+@pytest.mark.parametrize('points', [1, 2, 3, 5])
+def test_scheduler_plans_every_merge_point(mode, points):
+    sched = MERGERS.build(dict(type='TemporalMergeScheduler', mode=mode,
+                               target_compression_ratio=0.3))
+    ratios = sched.stage_ratios(points)
+    assert math.prod(ratios) == pytest.approx(0.3)
+    assert all(0.3 - 1e-9 <= r <= 1 for r in ratios)
+    expected = dict(
+        first=[0.3] + [1.0] * (points - 1),
+        uniform=[0.3**(1 / points)] * points,
+        # log-shares falling linearly: point i of k gets k - i
+        front=[0.3**((points - i) / (points * (points + 1) / 2))
+               for i in range(points)])[mode]
+    assert ratios == pytest.approx(expected)
+    for n, protected in ((256, 0), (97, 0), (40, 30)):
+        counts = sched.keep_counts(n, points, protected)
+        assert len(counts) == points
+        assert counts[-1] == sched.keep_count(n, protected)
+        assert all(a >= b for a, b in zip([n] + counts, counts))
+        shares = [math.prod(ratios[:i + 1]) for i in range(points)]
+        for count, share in zip(counts[:-1], shares):
+            assert count == max(round(n * share), counts[-1])
+
+
 def test_flow_stride_picks_frame_pairs():
     torch.manual_seed(0)
     clip = torch.rand(2, 1, 5, 12, 12)

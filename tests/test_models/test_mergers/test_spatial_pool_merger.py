@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import hvlm.models  # noqa: F401
 from hvlm.models.mergers import MergeInfo, compose, merge_tokens, unmerge
 from hvlm.registry import MERGERS
 
