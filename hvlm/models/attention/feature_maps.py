@@ -82,15 +82,42 @@ def positive_random_features(x: Tensor,
     """
     dims = x.shape[-1]
     num_features = projection.shape[0]
-    x = x * dims**-0.25
-    proj_x = x @ projection.to(x.dtype).T  # [..., N, m]
-    half_sq_norm = x.square().sum(-1, keepdim=True) / 2  # [..., N, 1]
-    if is_query:
-        shift = proj_x.amax(dim=-1, keepdim=True)  # [..., N, 1]
-    else:
-        shift = proj_x.amax(dim=(-1, -2), keepdim=True)  # [..., 1, 1]
-    feats = torch.exp(proj_x - half_sq_norm - shift.detach()) + eps
-    return feats * num_features**-0.5  # [..., N, m]
+    # d^-1/4 goes into the projection ([m, d]) rather than onto x
+    # ([..., N, d]); m^-1/2 into the exponent and eps. One pass over the
+    # [..., N, m] logits then forms the features, and autograd keeps one
+    # [..., N, m] tensor (exp's output) per call.
+    scale = dims**-0.25
+    proj_x = x @ (projection.to(x.dtype).T * scale)  # [..., N, m]
+    half_sq_norm = x.square().sum(-1, keepdim=True) * (scale**2 / 2)
+    with torch.no_grad():  # the shift carries no gradient; keep no graph
+        if is_query:
+            shift = proj_x.amax(dim=-1, keepdim=True)  # [..., N, 1]
+        else:
+            shift = proj_x.amax(dim=(-1, -2), keepdim=True)  # [..., 1, 1]
+    offset = half_sq_norm + (shift + 0.5 * math.log(num_features))
+    return _ExpPlus.apply(proj_x, offset, eps * num_features**-0.5)
+
+
+class _ExpPlus(torch.autograd.Function):
+    """``exp(x - offset) + c`` for ``x [..., N, m]``, ``offset [..., N, 1]``,
+    computed in place in ``x`` (a temporary of the caller) and saving only
+    the result: the gradient ``exp(x - offset)`` is the result minus ``c``.
+    A fresh ``[..., N, m]`` tensor costs page faults as well as memory, so
+    this takes a fraction of the time of the out-of-place chain."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, offset: Tensor, c: float) -> Tensor:
+        x.sub_(offset).exp_().add_(c)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.c = c
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        out, = ctx.saved_tensors
+        grad_x = (out - ctx.c).mul_(grad)
+        return grad_x, -grad_x.sum(-1, keepdim=True), None
 
 
 def _elu_plus_one(x: Tensor) -> Tensor:
@@ -138,10 +165,15 @@ def normalised_linear_attention(q_feats: Tensor,
     Returns:
         Tensor: ``[..., N, d]``.
     """
-    context = k_feats.transpose(-1, -2) @ v  # [..., m, d]
-    k_sum = k_feats.sum(dim=-2)  # [..., m]
-    normaliser = (q_feats * k_sum.unsqueeze(-2)).sum(-1, keepdim=True)
-    return (q_feats @ context) / (normaliser + eps)  # [..., N, d]
+    # A column of ones next to v makes phi(K)^T 1 (the normaliser's key
+    # sum) the last column of the context: numerator and normaliser then
+    # come from one [N, m] x [m, d + 1] product instead of a second pass
+    # over the [N, m] query features.
+    ones = v.new_ones(v.shape[:-1] + (1, ))
+    context = k_feats.transpose(-1, -2) @ torch.cat([v, ones],
+                                                    -1)  # [..., m, d + 1]
+    out = q_feats @ context  # [..., N, d + 1]
+    return out[..., :-1] / (out[..., -1:] + eps)  # [..., N, d]
 
 
 def project_heads(attn: torch.nn.Module,

@@ -19,6 +19,54 @@ class MambaState(NamedTuple):
     ssm: Tensor  # [B, D_inner, d_state], float32
 
 
+def _causal_conv(padded: Tensor, weight: Tensor,
+                 bias: Optional[Tensor]) -> Tensor:
+    """``out[:, t] = bias + sum_k weight[:, k] * padded[:, t + k]``: ``K``
+    in-place multiply-adds over ``padded [B, K - 1 + L, D]``."""
+    K = weight.shape[1]
+    L = padded.shape[1] - K + 1
+    out = torch.mul(padded[:, K - 1:], weight[:, K - 1])  # [B, L, D]
+    if bias is not None:
+        out.add_(bias)
+    for tap in range(K - 1):
+        out.addcmul_(padded[:, tap:tap + L], weight[:, tap])
+    return out
+
+
+class _CausalConvSiLU(torch.autograd.Function):
+    """``silu`` of Mamba's causal depthwise conv, in the token-major layout.
+
+    ``padded [B, K - 1 + L, D]`` holds the ``K - 1`` previous inputs first,
+    ``weight`` is ``[D, K]``. No transposes to the ``[B, D, L]`` layout of
+    ``F.conv1d``; only ``padded`` is kept for the backward pass (the conv is
+    recomputed there for ``silu'``), and every tap's input gradient goes
+    into one buffer (autograd through slices would allocate and zero a
+    full-size gradient per tap)."""
+
+    @staticmethod
+    def forward(ctx, padded: Tensor, weight: Tensor,
+                bias: Optional[Tensor]) -> Tensor:
+        ctx.save_for_backward(padded, weight, bias)
+        return F.silu(_causal_conv(padded, weight, bias))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        padded, weight, bias = ctx.saved_tensors
+        K = weight.shape[1]
+        L = padded.shape[1] - K + 1
+        conv = _causal_conv(padded, weight, bias)  # [B, L, D]
+        sig = torch.sigmoid(conv)
+        # silu'(c) = sig (1 + c (1 - sig)), formed in place in conv.
+        grad = conv.mul_(1 - sig).add_(1).mul_(sig).mul_(grad)
+        d_padded = torch.zeros_like(padded)
+        d_weight = torch.empty_like(weight)
+        for tap in range(K):
+            d_padded[:, tap:tap + L].addcmul_(grad, weight[:, tap])
+            d_weight[:, tap] = (grad * padded[:, tap:tap + L]).sum((0, 1))
+        d_bias = None if bias is None else grad.sum((0, 1))
+        return d_padded, d_weight, d_bias
+
+
 def _init_dt_proj(dt_proj: nn.Linear, dt_rank: int, dt_min: float,
                   dt_max: float, dt_init_floor: float,
                   dt_scale: float) -> None:
@@ -86,7 +134,7 @@ class MambaLayer(nn.Module):
         conv_bias (bool): Bias of the conv.
         bias (bool): Bias of ``in_proj`` / ``out_proj``.
         bidirectional (bool): Add the reversed scan.
-        chunk_size, block_size (int): Of the PyTorch scan.
+        block_size (int): Tokens per block of the PyTorch scan.
         use_kernel (bool): Use ``mamba_ssm``'s CUDA scan when available.
     """
 
@@ -107,8 +155,7 @@ class MambaLayer(nn.Module):
                  conv_bias: bool = True,
                  bias: bool = False,
                  bidirectional: bool = False,
-                 chunk_size: int = 16,
-                 block_size: int = 256,
+                 block_size: int = 128,
                  use_kernel: bool = True) -> None:
         super().__init__()
         if attn_drop:
@@ -127,7 +174,7 @@ class MambaLayer(nn.Module):
         self.embed_dims = embed_dims
         self.d_inner = expand * embed_dims
         self.bidirectional = bidirectional
-        self.chunk_size, self.block_size = chunk_size, block_size
+        self.block_size = block_size
         self.use_kernel = use_kernel
         self.in_proj = nn.Linear(embed_dims, 2 * self.d_inner, bias=bias)
         self.d_state, self.d_conv, self.dt_rank = d_state, d_conv, dt_rank
@@ -166,14 +213,13 @@ class MambaLayer(nn.Module):
         A_log = getattr(self, f'A{suffix}_log')
         D = getattr(self, f'D{suffix}')
         B, L, Di = x.shape
-        x = x.transpose(1, 2)  # [B, D, L]
-        prev = x.new_zeros(B, Di, self.d_conv - 1) if state is None \
-            else state.conv.to(x.dtype)
-        padded = torch.cat([prev, x], dim=2)  # [B, D, d_conv - 1 + L]
-        conv = F.conv1d(padded, conv1d.weight, conv1d.bias,
-                        groups=Di)  # [B, D, L], causal
-        next_conv = padded[:, :, padded.shape[2] - (self.d_conv - 1):]
-        u = F.silu(conv).transpose(1, 2)  # [B, L, D]
+        K = self.d_conv
+        prev = x.new_zeros(B, K - 1, Di) if state is None \
+            else state.conv.to(x.dtype).transpose(1, 2)
+        padded = torch.cat([prev, x], dim=1)  # [B, K - 1 + L, D]
+        u = _CausalConvSiLU.apply(padded, conv1d.weight[:, 0],
+                                  conv1d.bias)  # [B, L, D]
+        next_conv = padded[:, padded.shape[1] - (K - 1):].transpose(1, 2)
         dt, B_ssm, C_ssm = x_proj(u).split(
             [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(dt_proj(dt))  # [B, L, D]
@@ -183,9 +229,19 @@ class MambaLayer(nn.Module):
         y, ssm = selective_scan(
             u, delta, A, B_ssm, C_ssm, D, z,
             initial_state=None if state is None else state.ssm,
-            chunk_size=self.chunk_size, block_size=self.block_size,
+            block_size=self.block_size,
             use_kernel=self.use_kernel)
         return y, MambaState(next_conv, ssm)
+
+    def _in_proj(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``in_proj`` as two products, one per half of its weight: two
+        contiguous ``[B, L, D_inner]`` tensors instead of two views that
+        keep the whole ``[B, L, 2 D_inner]`` output alive."""
+        weight, bias = self.in_proj.weight, self.in_proj.bias
+        Di = self.d_inner
+        xs = F.linear(x, weight[:Di], None if bias is None else bias[:Di])
+        z = F.linear(x, weight[Di:], None if bias is None else bias[Di:])
+        return xs, z
 
     def _check(self, x: Tensor, size: Optional[Tensor]) -> None:
         if x.dim() != 3 or x.shape[2] != self.embed_dims:
@@ -216,7 +272,7 @@ class MambaLayer(nn.Module):
             raise ValueError('forward_with_state needs bidirectional=False: '
                              'the reversed scan would need future clips')
         self._check(x, size)
-        xs, z = self.in_proj(x).chunk(2, dim=-1)  # each [B, L, D_inner]
+        xs, z = self._in_proj(x)  # each [B, L, D_inner]
         y, state = self._scan(xs, z, size, state)
         return self.proj_drop(self.out_proj(y)), state
 
@@ -241,7 +297,7 @@ class MambaLayer(nn.Module):
             raise ValueError('MambaLayer takes no memory tokens; carry a '
                              'state with forward_with_state instead')
         self._check(x, size)
-        xs, z = self.in_proj(x).chunk(2, dim=-1)  # each [B, N, D_inner]
+        xs, z = self._in_proj(x)  # each [B, N, D_inner]
         y, _ = self._scan(xs, z, size, None)  # [B, N, D_inner]
         if self.bidirectional:
             flip = (lambda t: None if t is None else t.flip(1))

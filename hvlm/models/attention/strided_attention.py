@@ -9,6 +9,8 @@ from torch import Tensor
 from hvlm.registry import ATTENTIONS
 from .base import MultiHeadAttentionBase
 from .blockwise import blockwise_attention, memory_key_value, merge_heads
+from .split_softmax import (MASKED, local_shared_attention,
+                            split_softmax_supported)
 
 
 @ATTENTIONS.register_module()
@@ -25,7 +27,10 @@ class StridedAttention(MultiHeadAttentionBase):
     setting (``stride: 4``, ``window_size: 64``). A query sees
     ``window_size + N / stride`` keys, so the cost is ``O(N^2 / stride)``
     time and ``O(N)`` memory. ``stride=1`` or ``window_size >= N`` is full
-    attention.
+    attention. On CPU the strided keys are attended by one fused call for
+    all queries and merged with the windows through the two parts'
+    log-sum-exps (:func:`~.split_softmax.local_shared_attention`), rather
+    than copied next to every window.
 
     Strided tokens inside the query's own window are taken out of the window
     part, so no key is counted twice. With ``size`` every key gets the
@@ -93,14 +98,27 @@ class StridedAttention(MultiHeadAttentionBase):
             if shared_bias is not None:
                 shared_bias = F.pad(shared_bias, (memory.shape[1], 0))
 
-        out = blockwise_attention(
-            q, k, v, min(self.window_size, N),
-            key_bias=bias,
-            local_exclude=positions % self.stride == 0,
-            shared_k=shared_k,
-            shared_v=shared_v,
-            shared_bias=shared_bias,
-            dropout_p=self.attn_drop if self.training else 0.)
+        window = min(self.window_size, N)
+        is_strided = positions % self.stride == 0  # [N]
+        dropout_p = self.attn_drop if self.training else 0.
+        if split_softmax_supported(q, dropout_p, bias):
+            # One fused attention against the shared keys, one over the
+            # windows, merged through their log-sum-exps: exact, and no
+            # copy of the N / stride shared keys per window.
+            local_bias = (q.new_zeros(B, N) if bias is None else bias)
+            local_bias = local_bias.masked_fill(is_strided[None], MASKED)
+            out = local_shared_attention(
+                q, k, v, window, local_bias, shared_k, shared_v,
+                shared_bias)  # [B, h, N, d]
+        else:
+            out = blockwise_attention(
+                q, k, v, window,
+                key_bias=bias,
+                local_exclude=is_strided,
+                shared_k=shared_k,
+                shared_v=shared_v,
+                shared_bias=shared_bias,
+                dropout_p=dropout_p)  # [B, h, N, d]
         return self.proj_drop(self.proj(merge_heads(out)))  # [B, N, C]
 
     def extra_repr(self) -> str:

@@ -47,24 +47,32 @@ def scan_inputs(b=2, L=53, d=6, s=4, seed=0, harsh=False):
 
 
 @pytest.mark.parametrize('harsh', [False, True])
-@pytest.mark.parametrize('chunk_size,block_size', [(4, 16), (16, 256),
-                                                   (1, 1)])
-def test_scan_matches_sequential_recurrence(harsh, chunk_size, block_size):
+@pytest.mark.parametrize('block_size', [16, 64, 1, 7])
+def test_scan_matches_sequential_recurrence(harsh, block_size):
     u, delta, A, B, C = scan_inputs(harsh=harsh)
     D, z = torch.randn(6), torch.randn(2, 53, 6)
     h0 = torch.randn(2, 6, 4)
     y, h = selective_scan(u, delta, A, B, C, D, z, initial_state=h0,
-                          chunk_size=chunk_size, block_size=block_size)
+                          block_size=block_size)
     y_ref, h_ref = sequential_scan(u, delta, A, B, C, D, z, h0)
     torch.testing.assert_close(y.double(), y_ref, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(h.double(), h_ref, atol=1e-4, rtol=1e-4)
     assert y.dtype == torch.float32
 
 
-def test_scan_gradients_match_sequential_recurrence():
-    u, delta, A, B, C = scan_inputs(L=37)
-    leaves = [t.double().requires_grad_() for t in (u, delta, A, B, C)]
-    y, h = selective_scan(*leaves, chunk_size=4, block_size=8)
+@pytest.mark.parametrize('harsh', [False, True])
+@pytest.mark.parametrize('block_size', [8, 1, 64])
+def test_scan_gradients_match_sequential_recurrence(harsh, block_size):
+    """The hand-written backward against autograd through the recurrence,
+    the carried-in state and the skip/gate included."""
+    u, delta, A, B, C = scan_inputs(L=37, harsh=harsh)
+    g = torch.Generator().manual_seed(1)
+    D, z = torch.randn(6, generator=g), torch.randn(2, 37, 6, generator=g)
+    h0 = torch.randn(2, 6, 4, generator=g)
+    leaves = [t.double().requires_grad_()
+              for t in (u, delta, A, B, C, D, z, h0)]
+    y, h = selective_scan(*leaves[:7], initial_state=leaves[7],
+                          block_size=block_size)
     y_ref, h_ref = sequential_scan(*leaves)
     g_y, g_h = torch.randn_like(y_ref), torch.randn_like(h_ref)
     grads = torch.autograd.grad((y * g_y).sum() + (h * g_h).sum(), leaves)
@@ -85,30 +93,34 @@ def test_scan_delta_bias_and_softplus():
 
 def test_scan_chunk_by_chunk_equals_one_shot():
     u, delta, A, B, C = scan_inputs(L=100)
-    y, h = selective_scan(u, delta, A, B, C, chunk_size=4, block_size=16)
+    y, h = selective_scan(u, delta, A, B, C, block_size=16)
     parts, state = [], None
     for part in (slice(0, 7), slice(7, 40), slice(40, 100)):
         y_part, state = selective_scan(
             u[:, part], delta[:, part], A, B[:, part], C[:, part],
-            initial_state=state, chunk_size=4, block_size=16)
+            initial_state=state, block_size=16)
         parts.append(y_part)
     torch.testing.assert_close(torch.cat(parts, 1), y, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(state, h, atol=1e-6, rtol=1e-6)
 
 
 def test_scan_works_block_by_block(monkeypatch):
-    """Linear in N: no temporary spans more than one block of tokens."""
+    """Linear in N: no [L, D, S] temporary, forward or backward; states are
+    formed one block at a time."""
     seen = []
-    block = selective_scan_module._scan_block
+    block = selective_scan_module._block_states
 
     def spy(u, *args):
-        seen.append(u.shape[1])
+        seen.append(u.shape[0])
         return block(u, *args)
 
-    monkeypatch.setattr(selective_scan_module, '_scan_block', spy)
+    monkeypatch.setattr(selective_scan_module, '_block_states', spy)
     u, delta, A, B, C = scan_inputs(b=1, L=1000, d=2)
-    selective_scan(u, delta, A, B, C, chunk_size=8, block_size=64)
+    u.requires_grad_()
+    y, _ = selective_scan(u, delta, A, B, C, block_size=64)
     assert max(seen) == 64 and sum(seen) == 1000
+    y.sum().backward()
+    assert max(seen) == 64 and sum(seen) == 2000
 
 
 def reference_mamba(layer, x, size=None, reverse=False):
@@ -165,7 +177,7 @@ def test_layer_has_the_reference_parameterisation():
 @pytest.mark.parametrize('use_size', [False, True])
 def test_layer_matches_reference_forward(bidirectional, use_size):
     torch.manual_seed(0)
-    layer = build(bidirectional=bidirectional, chunk_size=4, block_size=8)
+    layer = build(bidirectional=bidirectional, block_size=8)
     x = torch.randn(2, 21, 16)
     size = torch.randint(1, 4, (2, 21)).float() if use_size else None
     y = reference_mamba(layer, x, size)
@@ -176,6 +188,25 @@ def test_layer_matches_reference_forward(bidirectional, use_size):
     if not use_size:
         torch.testing.assert_close(layer(x, size=torch.ones(2, 21)),
                                    layer(x))
+
+
+@pytest.mark.parametrize('bidirectional', [False, True])
+def test_layer_gradients_match_reference(bidirectional):
+    """Every parameter's gradient (conv, scan, skip, gate included)
+    against autograd through the reference forward."""
+    torch.manual_seed(0)
+    layer = build(bidirectional=bidirectional, block_size=8)
+    x = torch.randn(2, 21, 16, requires_grad=True)
+    size = torch.randint(1, 4, (2, 21)).float()
+    g = torch.randn(2, 21, 16)
+    params = [x] + list(layer.parameters())
+    grads = torch.autograd.grad((layer(x, size=size) * g).sum(), params)
+    y = reference_mamba(layer, x, size)
+    if bidirectional:
+        y = (y + reference_mamba(layer, x, size, reverse=True)) / 2
+    ref = torch.autograd.grad((layer.out_proj(y) * g).sum(), params)
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
 def test_bidirectional_sees_the_future_and_causal_does_not():
@@ -189,7 +220,7 @@ def test_bidirectional_sees_the_future_and_causal_does_not():
 
 def test_layer_state_carries_across_clips():
     torch.manual_seed(0)
-    layer = build(chunk_size=4, block_size=8).eval()
+    layer = build(block_size=8).eval()
     x = torch.randn(2, 30, 16)
     one_shot, _ = layer.forward_with_state(x)
     torch.testing.assert_close(one_shot, layer(x))
@@ -244,8 +275,8 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r'size has shape \(1, 3\)'):
         build()(torch.randn(1, 4, 16), size=torch.ones(1, 3))
     u, delta, A, B, C = scan_inputs()
-    with pytest.raises(ValueError, match='chunk_size=32'):
-        selective_scan(u, delta, A, B, C, chunk_size=32)
+    with pytest.raises(ValueError, match='block_size=0'):
+        selective_scan(u, delta, A, B, C, block_size=0)
     with pytest.raises(ValueError, match=r'B has shape \(2, 53, 3\)'):
         selective_scan(u, delta, A, B[..., :3], C)
 

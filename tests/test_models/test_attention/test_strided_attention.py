@@ -20,7 +20,8 @@ def strided_pattern(N, stride, window, M=0):
 
 
 @pytest.mark.parametrize('N,stride,window', [(16, 4, 4), (13, 3, 5),
-                                             (23, 4, 6), (7, 2, 3)])
+                                             (23, 4, 6), (7, 2, 3), (9, 4, 4),
+                                             (10, 2, 1)])
 @pytest.mark.parametrize('use_size', [False, True])
 def test_matches_dense_reference_and_gradients(N, stride, window, use_size,
                                                masked_reference):
@@ -37,6 +38,23 @@ def test_matches_dense_reference_and_gradients(N, stride, window, use_size,
     ref_grads = torch.autograd.grad((ref * g).sum(), params)
     for a, b in zip(grads, ref_grads):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_split_softmax_path_equals_blockwise_path():
+    """The log-sum-exp merge (CPU, no dropout) and the blockwise fallback
+    (taken here because ``size`` asks for a gradient) agree, memory too."""
+    torch.manual_seed(0)
+    attn = build(stride=3, window_size=5)
+    x = torch.randn(2, 29, 16, requires_grad=True)
+    memory = torch.randn(2, 3, 16)
+    size = torch.randint(1, 4, (2, 29)).float()
+    fast = attn(x, size=size, memory=memory)
+    slow = attn(x, size=size.requires_grad_(), memory=memory)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(fast)
+    fast_grad, = torch.autograd.grad((fast * g).sum(), x)
+    slow_grad, = torch.autograd.grad((slow * g).sum(), x)
+    torch.testing.assert_close(fast_grad, slow_grad, atol=1e-5, rtol=1e-4)
 
 
 def test_memory_tokens_are_seen_by_every_query(masked_reference):
