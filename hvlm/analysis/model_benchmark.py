@@ -46,11 +46,8 @@ import contextlib
 import copy
 import json
 import logging
-import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -60,7 +57,9 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from hvlm.models.attention.benchmark import _predicted_mb, _read_status
+from hvlm.models.attention.benchmark import _predicted_mb
+from hvlm.utils.benchmark_process import (peak_since, reset_peak,
+                                         run_module_in_subprocess)
 
 SETTINGS = ('baseline', 'model', 'model_with_cp')
 BASELINE = 'baseline'
@@ -353,26 +352,6 @@ def format_speed(result: Dict[str, object]) -> str:
 # ----------------------------------------------------------------------
 # Memory: one case per process
 # ----------------------------------------------------------------------
-def _reset_peak(device: str) -> Tuple[int, str]:
-    """Start a peak measurement; the baseline bytes and the method."""
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        return torch.cuda.memory_allocated(), \
-            'torch.cuda.max_memory_allocated'
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # reset VmHWM to the current resident set
-    return _read_status(os.getpid(), 'VmRSS'), \
-        'VmHWM (peak RSS), malloc mmap threshold 64 KiB'
-
-
-def _peak_since(device: str, base: int) -> float:
-    """MB above ``base`` at the high-water mark since :func:`_reset_peak`."""
-    if device.startswith('cuda'):
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    return (_read_status(os.getpid(), 'VmHWM') - base) / 2**20
-
-
 def run_memory_case(config_file: str,
                     setting: str,
                     seq_len: int,
@@ -405,9 +384,9 @@ def run_memory_case(config_file: str,
                            f'expected {seq_len}')
     for _ in range(warmup):  # allocates the optimizer state
         subject.train_step()
-    base, method = _reset_peak(device)
+    base, method = reset_peak(device)
     seconds = [subject.train_step() for _ in range(num_iterations)]
-    peak = _peak_since(device, base)
+    peak = peak_since(device, base)
     state = subject.state_mb()
     return dict(
         clip=list(clip),
@@ -432,35 +411,9 @@ def run_memory_case_in_subprocess(spec: dict,
         dict: the case's result plus ``status`` (``'ok'``, ``'skipped'`` or
         ``'error'``) and ``reason``.
     """
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536',
-               MALLOC_TRIM_THRESHOLD_='0')
-    with tempfile.TemporaryFile('w+') as out, \
-            tempfile.TemporaryFile('w+') as err:
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'hvlm.analysis.model_benchmark',
-             json.dumps(spec)], stdout=out, stderr=err, env=env, text=True)
-        start, reason = time.monotonic(), None
-        while proc.poll() is None:
-            rss = _read_status(proc.pid, 'VmRSS') or 0
-            if mem_cap_mb is not None and rss > mem_cap_mb * 2**20:
-                reason = (f'resident set passed the memory cap of '
-                          f'{mem_cap_mb:.0f} MB')
-            elif timeout_s is not None and \
-                    time.monotonic() - start > timeout_s:
-                reason = f'ran longer than the time cap of {timeout_s:.0f} s'
-            if reason:
-                proc.kill()
-                proc.wait()
-                return dict(status='skipped', reason=reason)
-            time.sleep(poll_s)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
-        lines = [line for line in stderr.strip().splitlines() if line]
-        return dict(status='error', reason=(lines or ['(no output)'])[-1])
-    return dict(json.loads(stdout.strip().splitlines()[-1]), status='ok',
-                reason='')
+    return run_module_in_subprocess(
+        'hvlm.analysis.model_benchmark', spec, mem_cap_mb=mem_cap_mb,
+        timeout_s=timeout_s, poll_s=poll_s)
 
 
 def sequence_lengths(max_len: int, start: int = 1024) -> List[int]:

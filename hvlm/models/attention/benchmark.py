@@ -7,39 +7,20 @@ process, so that one case's allocator state cannot hide or inflate
 another's peak, and so that a case that grows past ``mem_cap_mb`` or
 ``timeout_s`` can be killed and reported instead of taking the machine down.
 
-Peak memory:
-
-* CUDA: ``torch.cuda.max_memory_allocated`` minus what was allocated before
-  the measured passes (module, input): the tensor memory of the passes.
-* CPU: the process's resident-set high-water mark (``VmHWM``), reset through
-  ``/proc/self/clear_refs`` after the warm-up, minus the resident set before
-  the measured passes. glibc is told to serve every allocation above 64 KiB
-  with ``mmap`` and to return it on free (``MALLOC_MMAP_THRESHOLD_``), so the
-  resident set follows the live tensors instead of malloc's caches: the
-  figure is the peak of tensor memory plus small-allocation noise (< 1 MB).
+Peak memory is measured as :mod:`hvlm.utils.benchmark_process` describes:
+allocated tensor memory on CUDA, the resident-set high-water mark on CPU.
 """
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+from hvlm.utils.benchmark_process import (peak_since, reset_peak,
+                                         run_module_in_subprocess)
+
 QUADRATIC_TYPES = ('FullAttention', )
 BASELINE = 'FullAttention'
-
-
-def _read_status(pid: int, field: str) -> Optional[int]:
-    """``field`` (e.g. ``VmRSS``) of ``/proc/<pid>/status`` in bytes."""
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def token_grid(seq_len: int) -> tuple:
@@ -106,28 +87,15 @@ def run_case(attention: dict,
         step()
     attn.zero_grad(set_to_none=True)
     x.grad = None
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        method = 'torch.cuda.max_memory_allocated'
-    else:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset VmHWM to the current resident set
-        base = _read_status(os.getpid(), 'VmRSS')
-        method = 'VmHWM (peak RSS), malloc mmap threshold 64 KiB'
+    base, method = reset_peak(device)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         step()
         times.append((time.perf_counter() - start) * 1e3)
-    if cuda:
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = _read_status(os.getpid(), 'VmHWM') - base
     return dict(
         ms=sorted(times)[len(times) // 2],
-        peak_mb=peak / 2**20,
+        peak_mb=peak_since(device, base),
         memory_method=method)
 
 
@@ -145,32 +113,10 @@ def run_case_in_subprocess(attention: dict,
         dict: :func:`run_case`'s result plus ``status`` (``'ok'``,
         ``'skipped'`` or ``'error'``) and ``reason``.
     """
-    spec = json.dumps(dict(attention=attention, seq_len=seq_len, **kwargs))
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536',
-               MALLOC_TRIM_THRESHOLD_='0')
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'hvlm.models.attention.benchmark', spec],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    start = time.monotonic()
-    reason = None
-    while proc.poll() is None:
-        rss = _read_status(proc.pid, 'VmRSS') or 0
-        if mem_cap_mb is not None and rss > mem_cap_mb * 2**20:
-            reason = (f'resident set passed the memory cap of '
-                      f'{mem_cap_mb:.0f} MB')
-        elif timeout_s is not None and time.monotonic() - start > timeout_s:
-            reason = f'ran longer than the time cap of {timeout_s:.0f} s'
-        if reason:
-            proc.kill()
-            proc.communicate()
-            return dict(status='skipped', reason=reason)
-        time.sleep(poll_s)
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        last = (err.strip().splitlines() or ['(no output)'])[-1]
-        return dict(status='error', reason=last)
-    return dict(json.loads(out.strip().splitlines()[-1]), status='ok',
-                reason='')
+    return run_module_in_subprocess(
+        'hvlm.models.attention.benchmark',
+        dict(attention=attention, seq_len=seq_len, **kwargs),
+        mem_cap_mb=mem_cap_mb, timeout_s=timeout_s, poll_s=poll_s)
 
 
 def _predicted_mb(points: List[tuple], seq_len: int) -> Optional[float]:
