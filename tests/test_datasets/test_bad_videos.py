@@ -196,7 +196,9 @@ def test_check_videos_tool(bad_split, tiny_demo_root, tmp_path, capsys):
     code = tool.main([
         config, '--split', 'test', '--out', out, '--cfg-options',
         f'test_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.vocab_root={vocab}'
+        f'test_dataloader.dataset.vocab_root={vocab}',
+        # clips of 8 frames, so that the 5-frame video is too short
+        'test_dataloader.dataset.pipeline.1.clip_len=8'
     ])
     assert code == 1
     printed = capsys.readouterr().out
