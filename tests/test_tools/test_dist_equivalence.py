@@ -73,13 +73,15 @@ def test_global_mean_under_ddp_gives_the_one_process_gradient():
     # in the first case, and 1 of 4 in the second
     for items in ([torch.zeros(0, 3), torch.randn(3, 3)],
                   [torch.randn(1, 3), torch.randn(3, 3)]):
-        # fork: the children need no second import of torch and hvlm
-        results = mp.get_context('fork').SimpleQueue()
+        # spawn, not fork: a child forked from a process whose torch
+        # thread pools are running can deadlock before it starts (seen in
+        # the full suite)
+        results = mp.get_context('spawn').SimpleQueue()
         mp.start_processes(
             _ddp_worker,
             args=(free_port(), items, results),
             nprocs=2,
-            start_method='fork')
+            start_method='spawn')
         got = dict((rank, (loss, grad))
                    for rank, loss, grad in (results.get(), results.get()))
         torch.manual_seed(0)
