@@ -1,6 +1,10 @@
 """Fixtures shared by every test package."""
 import pytest
 
+# hvlm first: it loads OpenCV before any test module loads decord (see
+# hvlm/__init__.py), as user code should.
+import hvlm  # noqa: F401,E402
+
 # A few seconds of generation; the same arguments as the demo config except
 # for the size.
 TINY_DEMO_KWARGS = dict(
