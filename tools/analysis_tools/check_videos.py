@@ -13,11 +13,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import hvlm.datasets  # noqa: F401  (registers datasets and transforms)
+from hvlm.analysis.dataset_browser import SPLITS
 from hvlm.datasets import check_videos
 from hvlm.registry import DATASETS
-
-SPLITS = dict(
-    train='train_dataloader', val='val_dataloader', test='test_dataloader')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
