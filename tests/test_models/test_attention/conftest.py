@@ -11,6 +11,8 @@ from mmengine.registry import DefaultScope
 from hvlm.registry import MODELS
 from hvlm.structures import VideoDataSample
 
+from attention_reference import heads_of
+
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs')
 
 
@@ -56,13 +58,9 @@ def _masked_softmax_reference(attn, x, allowed, size=None, memory=None):
     """Dense masked softmax: ``allowed [N, M + N]`` over [memory; x], with
     the log-size key bias: the exact result a sparse pattern must match."""
     B, N, C = x.shape
-    h, d = attn.num_heads, attn.head_dims
-    W, b = attn.qkv.weight, attn.qkv.bias
-    src = x if memory is None else torch.cat([memory, x], 1)
-    L = src.shape[1]
-    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
-    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
-    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
+    d = attn.head_dims
+    q, k, v = heads_of(attn, x, memory)  # [B, h, N | M + N, d]
+    L = k.shape[2]
     logits = q @ k.transpose(-1, -2) / math.sqrt(d)  # [B, h, N, L]
     if size is not None:
         full = torch.cat([torch.ones(B, L - N), size], 1)

@@ -5,24 +5,13 @@ import torch.nn.functional as F
 import hvlm.models  # noqa: F401
 from hvlm.registry import ATTENTIONS
 
+from attention_reference import heads_of
+
 
 def build(**kwargs):
     cfg = dict(type='LinearAttentionBlock', embed_dims=32, num_heads=4)
     cfg.update(kwargs)
     return ATTENTIONS.build(cfg)
-
-
-def heads_of(attn, x, memory=None):
-    """q, k, v [B, h, *, d] computed from the qkv weights by hand."""
-    B, N, C = x.shape
-    h, d = attn.num_heads, attn.head_dims
-    W, b = attn.qkv.weight, attn.qkv.bias
-    src = x if memory is None else torch.cat([memory, x], 1)
-    L = src.shape[1]
-    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
-    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
-    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
-    return q, k, v
 
 
 PHI = {'elu': lambda t: F.elu(t) + 1, 'relu': F.relu}

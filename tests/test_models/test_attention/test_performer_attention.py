@@ -4,6 +4,8 @@ import torch
 import hvlm.models  # noqa: F401
 from hvlm.registry import ATTENTIONS
 
+from attention_reference import heads_of
+
 
 
 def build(**kwargs):
@@ -11,19 +13,6 @@ def build(**kwargs):
                nb_features=64)
     cfg.update(kwargs)
     return ATTENTIONS.build(cfg)
-
-
-def heads_of(attn, x, memory=None):
-    """q, k, v [B, h, *, d] computed from the qkv weights by hand."""
-    B, N, C = x.shape
-    h, d = attn.num_heads, attn.head_dims
-    W, b = attn.qkv.weight, attn.qkv.bias
-    src = x if memory is None else torch.cat([memory, x], 1)
-    L = src.shape[1]
-    q = (x @ W[:C].T + b[:C]).reshape(B, N, h, d).transpose(1, 2)
-    k = (src @ W[C:2 * C].T + b[C:2 * C]).reshape(B, L, h, d).transpose(1, 2)
-    v = (src @ W[2 * C:].T + b[2 * C:]).reshape(B, L, h, d).transpose(1, 2)
-    return q, k, v
 
 
 def fast_attention_reference(q, k, v, projection, key_size=None):
