@@ -22,3 +22,13 @@ def tiny_demo_root(tmp_path_factory) -> str:
     from hvlm.datasets import ensure_demo_data
     root = tmp_path_factory.mktemp('hvlm_demo') / 'demo'
     return ensure_demo_data(str(root), workers=1, **TINY_DEMO_KWARGS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Kill child processes a failed test left running: multiprocessing
+    joins its live non-daemon children when the interpreter exits, so one
+    hung child would keep the suite from ending after its report."""
+    import multiprocessing
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()

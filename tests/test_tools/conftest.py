@@ -1,6 +1,7 @@
 """Run hvlm's tools as a user would: in a subprocess, on tiny data."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +29,26 @@ def run_tool(*args, env=None, timeout=300, check=True):
     full_env.update(env or {})
     tool = str(REPO / 'tools' / args[0])
     cmd = ['bash', tool] if tool.endswith('.sh') else [sys.executable, tool]
-    proc = subprocess.run(
+    # Its own session, so that a timeout kills the whole tree (torchrun and
+    # its ranks too), not only the shell at its top.
+    proc = subprocess.Popen(
         cmd + [str(a) for a in args[1:]],
         cwd=REPO,
         env=full_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout)
+        start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(
+            f'{args[0]} still running after {timeout} s, killed\nSTDOUT:\n'
+            f'{stdout[-6000:]}\nSTDERR:\n{stderr[-6000:]}')
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                       stderr)
     if check and proc.returncode != 0:
         raise AssertionError(
             f'{args[0]} exited {proc.returncode}\nSTDOUT:\n'

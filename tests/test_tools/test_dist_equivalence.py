@@ -1,6 +1,7 @@
 """2 processes x batch b train like 1 process x batch 2b: the same samples
 per step, each labelled item weighted 1/N of the global batch."""
 import socket
+import time
 
 import pytest
 import torch
@@ -40,6 +41,21 @@ def max_abs_diff(a, b):
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+def join_or_kill(ranks, timeout_s):
+    """Join spawned ranks; kill them and fail, naming the ranks still
+    alive, if they outlive ``timeout_s`` (a hang must fail this test, not
+    stall the suite: pytest would wait on live non-daemon children at exit).
+    """
+    deadline = time.monotonic() + timeout_s
+    while not ranks.join(timeout=1):
+        if time.monotonic() > deadline:
+            alive = [i for i, p in enumerate(ranks.processes) if p.is_alive()]
+            for p in ranks.processes:
+                p.kill()
+                p.join()
+            pytest.fail(f'ranks {alive} still running after {timeout_s} s')
+
+
 def test_global_mean_in_one_process_is_a_mean():
     total = torch.tensor(6., requires_grad=True)
     assert global_mean(total, 4).item() == 1.5
@@ -64,6 +80,11 @@ def _ddp_worker(rank, port, items, results):
     loss = global_mean(ddp(x).pow(2).sum(), len(x))
     loss.backward()
     results.put((rank, loss.item(), model.weight.grad.tolist()))
+    # The DDP reducer first: were it to drop the last reference to the
+    # gloo group, the group's destructor would join gloo's worker thread
+    # while holding the GIL that thread may need (torch's destructor does
+    # not release it): a hang at exit, seen in CI.
+    del ddp
     dist.destroy_process_group()
 
 
@@ -77,11 +98,13 @@ def test_global_mean_under_ddp_gives_the_one_process_gradient():
         # thread pools are running can deadlock before it starts (seen in
         # the full suite)
         results = mp.get_context('spawn').SimpleQueue()
-        mp.start_processes(
+        ranks = mp.start_processes(
             _ddp_worker,
             args=(free_port(), items, results),
             nprocs=2,
+            join=False,
             start_method='spawn')
+        join_or_kill(ranks, timeout_s=120)
         got = dict((rank, (loss, grad))
                    for rank, loss, grad in (results.get(), results.get()))
         torch.manual_seed(0)
