@@ -24,6 +24,55 @@ def test_flow_recovers_a_known_shift():
     assert static.abs().max() < 0.05
 
 
+def reference_flow(frames, window_size, temperature, smoothness, patch):
+    """The definition, one displacement at a time: standardise the clip,
+    cost(p, d) = mean over channels of (f_t(p) - f_t+1(p + d))^2, averaged
+    over a patch (borders: the pixels inside; a neighbour's p + d outside
+    the frame compares with the clip mean, 0), plus smoothness |d|^2,
+    impossible where p + d itself leaves the frame; flow =
+    softmax(-cost / T)-weighted mean of d."""
+    f = (frames - frames.mean()) / frames.std()
+    _, C, T, H, W = f.shape
+    r, k = window_size // 2, patch // 2
+    ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij')
+    costs, shifts = [], []
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            ty, tx = ys + dy, xs + dx
+            inside = (ty >= 0) & (ty < H) & (tx >= 0) & (tx < W)
+            moved = f[0, :, 1:, ty.clamp(0, H - 1), tx.clamp(0, W - 1)]
+            moved = moved * inside  # outside: the standardised mean, 0
+            c = (f[0, :, :-1] - moved).square().mean(0)  # [T-1, H, W]
+            c = torch.nn.functional.avg_pool2d(
+                c[:, None], patch, stride=1, padding=k,
+                count_include_pad=False)[:, 0]
+            c = c + smoothness * (dx * dx + dy * dy)
+            costs.append(c.masked_fill(~inside, float('inf')))
+            shifts.append((dx, dy))
+    weight = torch.softmax(-torch.stack(costs, -1) / temperature, -1)
+    d = torch.tensor(shifts, dtype=weight.dtype)  # [K, 2]
+    return torch.einsum('thwk,kc->cthw', weight, d)[None]  # [1, 2, T-1, H, W]
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_flow_matches_its_definition_with_gradients(channels):
+    torch.manual_seed(0)
+    clip = torch.rand(1, channels, 3, 9, 11, dtype=torch.float64)
+    clip[:, :, 1:] = torch.roll(clip[:, :, :-1], shifts=(1, -1), dims=(3, 4))
+    clip.requires_grad_(True)
+    flow = MERGERS.build(
+        dict(type='DenseOpticalFlow', window_size=5, temperature=0.5,
+             smoothness=0.03, patch_size=3))
+    got = flow(clip)
+    want = reference_flow(clip, 5, 0.5, 0.03, 3)
+    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(want)
+    grad_got, = torch.autograd.grad(got, clip, g.float())
+    grad_want, = torch.autograd.grad(want, clip, g)
+    torch.testing.assert_close(grad_got.double(), grad_want, atol=1e-4,
+                               rtol=1e-4)
+
+
 def test_flow_rejects_even_window():
     with pytest.raises(ValueError, match='window_size=4'):
         MERGERS.build(dict(type='DenseOpticalFlow', window_size=4))
