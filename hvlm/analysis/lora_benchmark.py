@@ -1,5 +1,6 @@
 """Time the backbone with and without LoRA, merged and unmerged."""
 import copy
+import random
 import statistics
 import time
 from typing import Dict, Optional, Sequence
@@ -28,8 +29,11 @@ def benchmark_lora(model_cfg: dict,
       (gathered factors, batched matmuls);
     - ``lora_merged``: the domain merged into the weights.
 
-    The settings run round-robin, one forward each per round, so a load
-    change on a shared machine hits all of them alike; the median per
+    The settings run round-robin, one forward each per round, in an order
+    shuffled every round (a fixed order gave the last setting a steady
+    few-percent handicap), so a load change on a shared machine and the
+    cache state left by the previous setting hit all of them alike; the
+    median per
     setting is reported with its ratio to ``base``. The merged model's
     output is checked against the unmerged one in the same run.
 
@@ -93,8 +97,12 @@ def benchmark_lora(model_cfg: dict,
     settings = dict(base=run_base, lora_one_domain=run_one,
                     lora_per_sample=run_mixed, lora_merged=run_merged)
     times = {k: [] for k in settings}
+    order = random.Random(seed)
     for i in range(warmup + iters):
-        for name, fn in settings.items():
+        names = list(settings)
+        order.shuffle(names)
+        for name in names:
+            fn = settings[name]
             start = time.perf_counter()
             fn()
             if i >= warmup:
