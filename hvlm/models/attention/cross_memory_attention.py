@@ -14,6 +14,13 @@ from .base import MultiHeadAttentionBase
 from .blockwise import memory_key_value, merge_heads
 
 
+def _cosine(dot: float, sq_a: float, sq_b: float) -> float:
+    """Cosine similarity from a dot product and two squared norms; 0 when
+    either vector is zero (like a clamped norm)."""
+    norms = sq_a * sq_b
+    return dot / math.sqrt(norms) if norms > 0 else 0.
+
+
 def merge_plan(bank: np.ndarray, size: np.ndarray,
                max_len: int) -> np.ndarray:
     """Which entries MA-LMM's greedy compression merges together.
@@ -23,6 +30,14 @@ def merge_plan(bank: np.ndarray, size: np.ndarray,
     entries remain. Merged entries are consecutive runs, so the plan is a
     group index per entry. A heap keyed on the pair similarity with lazy
     deletion makes this ``O(M log M)`` instead of ``O(M^2)``.
+
+    The cosine similarity does not depend on the scale of its arguments,
+    so the greedy choice is made on size-weighted *sums* (``size * mean``)
+    rather than means: a merge is then one vector addition, and each merge
+    costs three dot products (the merged entry's squared norm and its two
+    new neighbour pairs). With integer-valued entries and sizes every dot
+    product is exact whatever the summation order, so equal pairs tie
+    exactly and the leftmost wins.
 
     Args:
         bank (np.ndarray): ``[M, C]`` entries (float64).
@@ -36,16 +51,19 @@ def merge_plan(bank: np.ndarray, size: np.ndarray,
     M = len(bank)
     if M <= max_len:
         return np.arange(M)
-    vec, sz = bank.copy(), size.astype(np.float64).copy()
-    unit = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True),
-                            1e-12)
-    # Plain lists: indexing them is far cheaper than numpy scalars.
+    total = np.ascontiguousarray(
+        np.asarray(bank, np.float64) *
+        np.asarray(size, np.float64)[:, None])  # [M, C]
+    # Row views in a list: indexing it is far cheaper than ``total[i]``.
+    rows = list(total)
+    sq = np.einsum('ij,ij->i', total, total).tolist()
+    dots = np.einsum('ij,ij->i', total[:-1], total[1:]).tolist()
     nxt = list(range(1, M + 1))
     prv = list(range(-1, M - 1))
     alive = [True] * M
     version = [0] * M
-    sims = (unit[:-1] * unit[1:]).sum(1)  # [M - 1]
-    heap = [(-s, i, 0) for i, s in enumerate(sims.tolist())]
+    heap = [(-_cosine(d, sq[i], sq[i + 1]), i, 0)
+            for i, d in enumerate(dots)]
     heapq.heapify(heap)
     for _ in range(M - max_len):
         while True:
@@ -53,23 +71,64 @@ def merge_plan(bank: np.ndarray, size: np.ndarray,
             if alive[i] and stamp == version[i] and nxt[i] < M:
                 break
         j = nxt[i]
-        vec[i] = (vec[i] * sz[i] + vec[j] * sz[j]) / (sz[i] + sz[j])
-        sz[i] += sz[j]
-        unit[i] = vec[i] / max(math.sqrt(vec[i] @ vec[i]), 1e-12)
+        row = rows[i]
+        row += rows[j]  # in place: the sum of the merged run
+        sq[i] = float(row @ row)
         alive[j] = False
-        nxt[i] = nxt[j]
-        if nxt[i] < M:
-            prv[nxt[i]] = i
+        nxt[i] = k = nxt[j]
         version[i] += 1
-        if nxt[i] < M:
-            heapq.heappush(
-                heap, (-float(unit[i] @ unit[nxt[i]]), i, version[i]))
+        if k < M:
+            prv[k] = i
+            heapq.heappush(heap, (-_cosine(float(row @ rows[k]), sq[i],
+                                           sq[k]), i, version[i]))
         p = prv[i]
         if p >= 0:
             version[p] += 1
-            heapq.heappush(heap, (-float(unit[p] @ unit[i]), p, version[p]))
+            heapq.heappush(heap, (-_cosine(float(rows[p] @ row), sq[p],
+                                           sq[i]), p, version[p]))
     # An entry belongs to the last alive entry at or before it.
     return np.cumsum(alive) - 1
+
+
+def merge_groups(values: Tensor, size: Tensor, group: Tensor,
+                 num_groups: int) -> Tuple[Tensor, Tensor]:
+    """Size-weighted mean of ``values`` over groups of entries.
+
+    Args:
+        values (Tensor): ``[B, ..., M, D]`` entries along dim ``-2``.
+        size (Tensor): ``[B, M]`` tokens each entry stands for.
+        group (Tensor): ``[B, M]`` group of each entry (int64).
+        num_groups (int): Number of groups ``G``.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``[B, ..., G, D]`` means and ``[B, G]``
+        sizes.
+    """
+    B, M = group.shape
+    D = values.shape[-1]
+    new_size = size.new_zeros(B, num_groups).scatter_add(1, group, size)
+    # Broadcast [B, M] over the middle dims (heads) of ``values``.
+    view = (B, ) + (1, ) * (values.dim() - 3) + (M, 1)
+    index = group.view(view).expand(*values.shape[:-2], M, D)
+    out_shape = values.shape[:-2] + (num_groups, D)
+    total = values.new_zeros(out_shape).scatter_add(
+        -2, index, values * size.view(view).to(values.dtype))
+    return total / new_size.view(view[:-2] + (num_groups, 1)).to(
+        values.dtype), new_size
+
+
+def compression_plan(bank: Tensor, size: Tensor,
+                     max_len: int) -> Optional[Tensor]:
+    """Group index ``[B, M]`` of :func:`merge_plan` for every video, or
+    None when nothing needs merging (``M <= max_len``)."""
+    B, M = size.shape
+    if M <= max_len:
+        return None
+    feats = bank.detach().double().cpu().numpy()
+    sizes = size.detach().double().cpu().numpy()
+    return torch.from_numpy(
+        np.stack([merge_plan(feats[b], sizes[b], max_len)
+                  for b in range(B)])).to(bank.device)  # [B, M]
 
 
 def compress_memory(bank: Tensor, size: Tensor,
@@ -85,7 +144,7 @@ def compress_memory(bank: Tensor, size: Tensor,
     so a merged entry is the mean of every token it absorbed and its size
     is their number. The greedy choice is made on detached values
     (:func:`merge_plan`); the merge itself is one differentiable
-    size-weighted segment mean.
+    size-weighted segment mean (:func:`merge_groups`).
 
     Args:
         bank (Tensor): ``[B, M, C]`` entries in temporal order.
@@ -101,18 +160,10 @@ def compress_memory(bank: Tensor, size: Tensor,
     if tuple(size.shape) != (B, M):
         raise ValueError(f'size has shape {tuple(size.shape)}, expected '
                          f'[B, M] = [{B}, {M}]')
-    if M <= max_len:
+    group = compression_plan(bank, size, max_len)
+    if group is None:
         return bank, size
-    feats = bank.detach().double().cpu().numpy()
-    sizes = size.detach().double().cpu().numpy()
-    group = torch.from_numpy(
-        np.stack([merge_plan(feats[b], sizes[b], max_len)
-                  for b in range(B)])).to(bank.device)  # [B, M]
-    new_size = size.new_zeros(B, max_len).scatter_add(1, group, size)
-    total = bank.new_zeros(B, max_len, C).scatter_add(
-        1, group[..., None].expand(B, M, C),
-        bank * size[..., None])  # [B, max_len, C]
-    return total / new_size[..., None], new_size
+    return merge_groups(bank, size, group, max_len)
 
 
 @ATTENTIONS.register_module()
@@ -130,6 +181,14 @@ class CrossMemoryAttention(MultiHeadAttentionBase):
     tokens behind it. Attention cost per segment is bounded by
     ``(memory_size + segment) * segment``: memory stays flat however long
     the video is.
+
+    Time is linear in the number of tokens: the tokens are projected once,
+    the bank's keys/values are merged from the tokens' keys/values with the
+    greedy plan (exactly the projection of the merged bank, as the
+    projection is affine) rather than re-projected every segment, the plan
+    itself costs three dot products per merge (:func:`merge_plan`), and the
+    segments are views of one ``split`` whose backward writes each gradient
+    once.
 
     Across clips: with ``carry_memory=True`` the bank (detached, like
     Transformer-XL's cache) survives the call, so feeding the clips of one
@@ -221,8 +280,18 @@ class CrossMemoryAttention(MultiHeadAttentionBase):
         if memory is not None:
             extra_k, extra_v = memory_key_value(self.qkv, memory, B,
                                                 self.num_heads)
+        # Bank merges accumulate in at least fp32 (entries may stand for
+        # thousands of tokens); attention runs in the dtype of ``q``.
+        acc = torch.promote_types(k.dtype, torch.float32)
 
-        bank, bank_size = None, None
+        # The bank lives twice: as tokens ``bank`` (detached, what the
+        # greedy plan is made on and what is carried across calls) and as
+        # its keys/values ``bank_k``/``bank_v`` (differentiable). The
+        # key/value projection is affine and a bank entry is a size-weighted
+        # mean (weights summing to 1) of tokens, so its keys/values are the
+        # same mean of the tokens' keys/values: they are merged with the
+        # same plan instead of re-projecting the bank every segment.
+        bank = bank_size = bank_k = bank_v = None
         if self.carry_memory and self._bank is not None:
             if self._bank.shape[0] != B:
                 raise ValueError(
@@ -231,37 +300,59 @@ class CrossMemoryAttention(MultiHeadAttentionBase):
                     'a new batch of videos')
             bank = self._bank.to(x.dtype)
             bank_size = self._bank_size.to(x.dtype)
+            bank_k, bank_v = memory_key_value(self.qkv, bank, B,
+                                              self.num_heads)
+            bank_k, bank_v = bank_k.to(acc), bank_v.to(acc)
 
         seg = self._segment_of(N, shape)
         dropout_p = self.attn_drop if self.training else 0.
+        # ``split`` rather than slicing in the loop: the backward of ``T``
+        # slices would write ``T`` full-size zero gradients (``O(N^2 / seg)``
+        # work), that of one split concatenates once.
+        q_seg, k_seg, v_seg = (t.split(seg, 2) for t in (q, k, v))
+        x_seg = x.detach().split(seg, 1)
+        size_seg = sizes.split(seg, 1)
+        bias_seg = None if bias is None else bias.split(seg, 1)
         outs = []
-        for start in range(0, N, seg):
-            sl = slice(start, min(start + seg, N))
-            keys, values = [k[:, :, sl]], [v[:, :, sl]]  # [B, h, n, d]
-            logit_bias = [x.new_zeros(B, keys[0].shape[2])
-                          if bias is None else bias[:, sl]]
-            if bank is not None:
-                bk, bv = memory_key_value(self.qkv, bank, B, self.num_heads)
-                keys.insert(0, bk)
-                values.insert(0, bv)
-                logit_bias.insert(0, bank_size.log())
-            if extra_k is not None:
-                keys.insert(0, extra_k)
-                values.insert(0, extra_v)
-                logit_bias.insert(0, x.new_zeros(B, extra_k.shape[2]))
-            mask = None
-            if bias is not None or bank is not None:
-                mask = torch.cat(logit_bias, 1)[:, None, None, :]
-            outs.append(
-                F.scaled_dot_product_attention(
-                    q[:, :, sl], torch.cat(keys, 2), torch.cat(values, 2),
-                    attn_mask=mask, dropout_p=dropout_p))  # [B, h, n, d]
-            new, new_size = x[:, sl], sizes[:, sl]  # [B, n, C], [B, n]
+        for s in range(len(q_seg)):
+            n = q_seg[s].shape[2]
+            logit_bias = (x.new_zeros(B, n)
+                          if bias_seg is None else bias_seg[s])  # [B, n]
+            new, new_size = x_seg[s], size_seg[s]  # [B, n, C], [B, n]
+            new_k, new_v = k_seg[s].to(acc), v_seg[s].to(acc)
             if bank is not None:
                 new = torch.cat([bank, new], 1)  # [B, M + n, C]
                 new_size = torch.cat([bank_size, new_size], 1)  # [B, M + n]
-            bank, bank_size = compress_memory(new, new_size,
-                                              self.memory_size)
+                # [B, h, M + n, d]: the keys of this segment's attention
+                # and the input of the next compression at once.
+                new_k = torch.cat([bank_k, new_k], 2)
+                new_v = torch.cat([bank_v, new_v], 2)
+                logit_bias = torch.cat([bank_size.log(), logit_bias], 1)
+            keys, values = new_k.to(k.dtype), new_v.to(v.dtype)
+            if extra_k is not None:
+                keys = torch.cat([extra_k, keys], 2)
+                values = torch.cat([extra_v, values], 2)
+                logit_bias = torch.cat(
+                    [x.new_zeros(B, extra_k.shape[2]), logit_bias], 1)
+            mask = None
+            if bias is not None or bank is not None:
+                mask = logit_bias[:, None, None, :]
+            outs.append(
+                F.scaled_dot_product_attention(
+                    q_seg[s], keys, values, attn_mask=mask,
+                    dropout_p=dropout_p))  # [B, h, n, d]
+
+            group = compression_plan(new, new_size, self.memory_size)
+            if group is None:
+                bank, bank_size, bank_k, bank_v = new, new_size, new_k, new_v
+                continue
+            with torch.no_grad():
+                bank = merge_groups(new, new_size.detach(), group,
+                                    self.memory_size)[0]
+            bank_k, bank_size = merge_groups(new_k, new_size, group,
+                                             self.memory_size)
+            bank_v = merge_groups(new_v, new_size, group,
+                                  self.memory_size)[0]
 
         if self.carry_memory:
             self._bank, self._bank_size = bank.detach(), bank_size.detach()
