@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
+from . import selective_scan as _scan_module
+from .mamba_fused import mamba_inner
 from .selective_scan import selective_scan
 
 
@@ -134,7 +136,9 @@ class MambaLayer(nn.Module):
         conv_bias (bool): Bias of the conv.
         bias (bool): Bias of ``in_proj`` / ``out_proj``.
         bidirectional (bool): Add the reversed scan.
-        block_size (int): Tokens per block of the PyTorch scan.
+        block_size (int): Tokens per block of the PyTorch scan; 16 keeps
+            a block's ``[T, d_state, D_inner]`` work buffers in a CPU's L2
+            cache at ``D_inner = 1024``.
         use_kernel (bool): Use ``mamba_ssm``'s CUDA scan when available.
     """
 
@@ -155,7 +159,7 @@ class MambaLayer(nn.Module):
                  conv_bias: bool = True,
                  bias: bool = False,
                  bidirectional: bool = False,
-                 block_size: int = 128,
+                 block_size: int = 16,
                  use_kernel: bool = True) -> None:
         super().__init__()
         if attn_drop:
@@ -233,6 +237,47 @@ class MambaLayer(nn.Module):
             use_kernel=self.use_kernel)
         return y, MambaState(next_conv, ssm)
 
+    def _use_kernel(self, x: Tensor, state: Optional[MambaState]) -> bool:
+        """Whether ``mamba_ssm``'s CUDA scan runs (composed with separate
+        conv and projections, as in the reference); otherwise the fused
+        PyTorch path (:func:`.mamba_inner`) does."""
+        return (self.use_kernel and _scan_module._mamba_ssm_scan is not None
+                and x.is_cuda and state is None)
+
+    def _fused(self,
+               x: Tensor,
+               z: Tensor,
+               size: Optional[Tensor],
+               state: Optional[MambaState],
+               suffix: str = '',
+               scale: float = 1.) -> Tuple[Tensor, MambaState]:
+        """One direction from ``x, z [B, L, D_inner]`` to ``scale *
+        out_proj`` without its bias, ``[B, L, C]``, and the state after the
+        last token. Same result as :meth:`_scan` followed by ``out_proj``,
+        but only the conv input and ``z`` are kept for the backward pass
+        (see :mod:`.mamba_fused`)."""
+        conv1d = getattr(self, f'conv1d{suffix}')
+        dt_proj = getattr(self, f'dt_proj{suffix}')
+        A_log = getattr(self, f'A{suffix}_log')
+        B, L, Di = x.shape
+        K = self.d_conv
+        prev = x.new_zeros(B, K - 1, Di) if state is None \
+            else state.conv.to(x.dtype).transpose(1, 2)
+        padded = torch.cat([prev, x], dim=1)  # [B, K - 1 + L, D]
+        next_conv = padded[:, padded.shape[1] - (K - 1):].transpose(1, 2)
+        out, ssm = mamba_inner(
+            padded, z, conv1d.weight[:, 0], conv1d.bias,
+            getattr(self, f'x_proj{suffix}').weight, dt_proj.weight,
+            dt_proj.bias, -torch.exp(A_log.float()),
+            getattr(self, f'D{suffix}'), self.out_proj.weight, size,
+            initial_state=None if state is None else state.ssm,
+            scale=scale, block_size=self.block_size)
+        return out, MambaState(next_conv, ssm)
+
+    def _out_bias(self, out: Tensor) -> Tensor:
+        bias = self.out_proj.bias
+        return out if bias is None else out + bias
+
     def _in_proj(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``in_proj`` as two products, one per half of its weight: two
         contiguous ``[B, L, D_inner]`` tensors instead of two views that
@@ -273,6 +318,9 @@ class MambaLayer(nn.Module):
                              'the reversed scan would need future clips')
         self._check(x, size)
         xs, z = self._in_proj(x)  # each [B, L, D_inner]
+        if not self._use_kernel(x, state):
+            out, state = self._fused(xs, z, size, state)
+            return self.proj_drop(self._out_bias(out)), state
         y, state = self._scan(xs, z, size, state)
         return self.proj_drop(self.out_proj(y)), state
 
@@ -298,9 +346,19 @@ class MambaLayer(nn.Module):
                              'state with forward_with_state instead')
         self._check(x, size)
         xs, z = self._in_proj(x)  # each [B, N, D_inner]
+        flip = (lambda t: None if t is None else t.flip(1))
+        if not self._use_kernel(x, None):
+            # out_proj is linear: the mean of the two directions before it
+            # is the sum of each direction's output at half scale.
+            scale = 0.5 if self.bidirectional else 1.
+            out, _ = self._fused(xs, z, size, None, scale=scale)
+            if self.bidirectional:
+                out_back, _ = self._fused(flip(xs), flip(z), flip(size), None,
+                                          '_b', scale)
+                out = out + out_back.flip(1)
+            return self.proj_drop(self._out_bias(out))
         y, _ = self._scan(xs, z, size, None)  # [B, N, D_inner]
         if self.bidirectional:
-            flip = (lambda t: None if t is None else t.flip(1))
             y_back, _ = self._scan(flip(xs), flip(z), flip(size), None, '_b')
             y = (y + y_back.flip(1)) / 2  # [B, N, D_inner]
         return self.proj_drop(self.out_proj(y))

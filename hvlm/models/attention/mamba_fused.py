@@ -1,0 +1,269 @@
+"""The inner part of a Mamba block, from the ``in_proj`` outputs to the
+``out_proj`` output, as one autograd Function that works chunk by chunk.
+
+Why. Composed from separate ops, training keeps one ``[L, D_inner]``
+activation per op for the backward pass: the conv input and its ``silu``
+output, the ``dt_proj`` output, ``softplus`` of it, the gated scan output
+for ``out_proj``, besides the gate ``z``; and every elementwise op makes a
+pass over ``[L, D_inner]`` in memory, forward and backward.
+:func:`mamba_inner` keeps only what cannot be recomputed cheaply -- the
+padded conv input, ``z``, the ``x_proj`` output (``[L, R + 2 S]``, small)
+and the scan's start state of every block -- and recomputes the rest in the
+backward pass, one chunk of tokens at a time, so that every ``[chunk,
+D_inner]`` intermediate stays in cache and is freed at once. The matmuls
+run on chunks of :data:`CHUNK` tokens, large enough for efficient GEMMs;
+the scan runs on blocks of ``block_size`` tokens inside each chunk (see
+:mod:`.selective_scan`).
+
+The computation is exactly the reference one (the same ops in float32,
+only grouped differently); ``tests/test_models/test_attention/
+test_mamba_layer.py`` checks outputs and gradients against the unfused
+path and a float64 ``gradcheck``.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .selective_scan import (_scan_block_backward, _scan_block_forward,
+                             _ScanBuffers)
+
+#: Tokens per chunk for the matmuls and elementwise work: ``[CHUNK,
+#: D_inner]`` float32 is 1 MB at ``D_inner = 1024``.
+CHUNK = 256
+
+
+def _causal_conv(padded: Tensor, weight: Tensor,
+                 bias: Optional[Tensor]) -> Tensor:
+    """``out[:, t] = bias + sum_k weight[:, k] * padded[:, t + k]``: ``K``
+    multiply-adds over ``padded [B, K - 1 + L, D]``, no transposes to the
+    ``[B, D, L]`` layout of ``F.conv1d``."""
+    K = weight.shape[1]
+    L = padded.shape[1] - K + 1
+    out = torch.mul(padded[:, K - 1:], weight[:, K - 1])  # [B, L, D]
+    if bias is not None:
+        out.add_(bias)
+    for tap in range(K - 1):
+        out.addcmul_(padded[:, tap:tap + L], weight[:, tap])
+    return out
+
+
+def _time_major(t: Tensor) -> Tensor:
+    """``[B, T, *] -> [T, B, *]``, contiguous (free when ``B = 1``)."""
+    return t.transpose(0, 1).contiguous()
+
+
+def _scan_inputs(x_dbl: Tensor, dt_w: Tensor, dt_b: Tensor,
+                 size: Optional[Tensor], R: int,
+                 S: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``dt`` (the ``dt_proj`` input), ``dt_proj`` output (before the
+    softplus), ``delta`` and ``B, C`` from a chunk of the ``x_proj``
+    output ``x_dbl [B, n, R + 2 S]``."""
+    dt_low, B, C = x_dbl.split([R, S, S], dim=-1)
+    raw = F.linear(dt_low, dt_w, dt_b)  # [B, n, Di]
+    delta = F.softplus(raw)
+    if size is not None:
+        delta = delta * size[..., None]
+    return dt_low, raw, delta, B, C
+
+
+class _MambaInnerFn(torch.autograd.Function):
+    """See :func:`mamba_inner` (same arguments, all tensors in one dtype,
+    ``h0`` laid out ``[B, S, D_inner]``)."""
+
+    @staticmethod
+    def forward(ctx, padded: Tensor, z: Tensor, conv_w: Tensor,
+                conv_b: Optional[Tensor], x_w: Tensor, dt_w: Tensor,
+                dt_b: Tensor, A: Tensor, skip: Tensor, out_w: Tensor,
+                size: Optional[Tensor], h0: Tensor, scale: float,
+                block_size: int) -> Tuple[Tensor, Tensor]:
+        batch, L, Di = z.shape
+        K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
+        T = max(1, min(block_size, L))
+        chunk = T * max(1, CHUNK // T)  # whole blocks per chunk
+        A_t = A.t().contiguous()  # [S, Di]
+        w_out = out_w * scale
+        x_dbl = z.new_empty(batch, L, R + 2 * S)
+        out = z.new_empty(batch, L, out_w.shape[0])
+        starts = z.new_empty((L + T - 1) // T, *h0.shape)  # [n, B, S, Di]
+        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=False)
+        y = z.new_empty(chunk, batch, Di)  # scan output, time-major
+        h, block = h0, 0
+        for c0 in range(0, L, chunk):
+            part = slice(c0, min(c0 + chunk, L))
+            n = part.stop - c0
+            u = F.silu(_causal_conv(padded[:, c0:part.stop + K - 1], conv_w,
+                                    conv_b))  # [B, n, Di]
+            x_c = x_dbl[:, part] = u @ x_w.t()  # [B, n, R + 2 S]
+            _, _, delta, B, C = _scan_inputs(x_c, dt_w, dt_b,
+                                             None if size is None else
+                                             size[:, part], R, S)
+            u_t, delta_t = _time_major(u), _time_major(delta)
+            B_t, C_t = _time_major(B), _time_major(C)
+            delta_u = delta_t * u_t
+            for b0 in range(0, n, T):
+                sub = slice(b0, min(b0 + T, n))
+                starts[block] = h  # a copy: h is a view of a reused buffer
+                h = _scan_block_forward(u_t[sub], delta_t[sub], A_t,
+                                        B_t[sub], C_t[sub], starts[block],
+                                        bufs, y[sub], delta_u[sub])
+                block += 1
+            gated = torch.addcmul(y[:n].transpose(0, 1), u, skip).mul_(
+                F.silu(z[:, part]))  # (y + D u) silu(z), [B, n, Di]
+            out[:, part] = gated @ w_out.t()
+        ctx.save_for_backward(padded, z, conv_w, conv_b, x_w, dt_w, dt_b,
+                              A, skip, out_w, size, x_dbl, starts)
+        ctx.scale, ctx.block_size, ctx.chunk = scale, T, chunk
+        return out, h.clone()
+
+    @staticmethod
+    def backward(ctx, d_out: Optional[Tensor], dh_last: Optional[Tensor]):
+        (padded, z, conv_w, conv_b, x_w, dt_w, dt_b, A, skip, out_w, size,
+         x_dbl, starts) = ctx.saved_tensors
+        scale, T, chunk = ctx.scale, ctx.block_size, ctx.chunk
+        batch, L, Di = z.shape
+        K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
+        A_t = A.t().contiguous()
+        w_out = out_w * scale
+        if d_out is None:
+            d_out = z.new_zeros(batch, L, out_w.shape[0])
+        d_padded = torch.zeros_like(padded)
+        dz = torch.empty_like(z)
+        d_conv_w = torch.zeros_like(conv_w)
+        d_conv_b = None if conv_b is None else torch.zeros_like(conv_b)
+        d_x_w, d_dt_w = torch.zeros_like(x_w), torch.zeros_like(dt_w)
+        d_dt_b, d_skip = torch.zeros_like(dt_b), torch.zeros_like(skip)
+        d_w_out = torch.zeros_like(out_w)
+        dA_t = torch.zeros_like(A_t)
+        d_size = None if size is None or not ctx.needs_input_grad[10] \
+            else torch.empty_like(size)
+        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=True)
+        # Time-major per-chunk work space for the scan's results.
+        y, du_t, d_delta_t = (z.new_empty(chunk, batch, Di)
+                              for _ in range(3))
+        dB_t, dC_t = (z.new_empty(chunk, batch, S) for _ in range(2))
+        carry = torch.zeros_like(starts[0]) if dh_last is None else \
+            dh_last.to(z.dtype).clone()  # dLoss / dh at the block's end
+        block = starts.shape[0]
+        for c0 in reversed(range(0, L, chunk)):
+            part = slice(c0, min(c0 + chunk, L))
+            n = part.stop - c0
+            window = padded[:, c0:part.stop + K - 1]  # [B, K - 1 + n, Di]
+            conv = _causal_conv(window, conv_w, conv_b)  # [B, n, Di]
+            sig_conv = torch.sigmoid(conv)
+            u = conv * sig_conv
+            size_c = None if size is None else size[:, part]
+            dt_low, B, C = x_dbl[:, part].split([R, S, S], dim=-1)
+            raw = F.linear(dt_low, dt_w, dt_b)  # [B, n, Di]
+            step = F.softplus(raw)
+            delta = step if size_c is None else step * size_c[..., None]
+            z_c = z[:, part]
+            sig_z = torch.sigmoid(z_c)
+            d_gated = d_out[:, part] @ w_out  # [B, n, Di]
+            dy = d_gated * z_c * sig_z  # dLoss / d(y + D u)
+            u_t, delta_t, dy_t = (_time_major(t) for t in (u, delta, dy))
+            B_t, C_t = _time_major(B), _time_major(C)
+            delta_u = delta_t * u_t
+            for b0 in reversed(range(0, n, T)):
+                sub = slice(b0, min(b0 + T, n))
+                block -= 1
+                carry = _scan_block_backward(
+                    u_t[sub], delta_t[sub], A_t, B_t[sub], C_t[sub],
+                    starts[block], dy_t[sub], carry, bufs, y[sub],
+                    du_t[sub], d_delta_t[sub], dB_t[sub], dC_t[sub], dA_t,
+                    delta_u[sub])
+            pre = torch.addcmul(y[:n].transpose(0, 1), u, skip)  # [B, n, Di]
+            # out = (pre silu(z)) @ w_out^T; silu'(z) = sig (1 + z (1 - sig)).
+            d_w_out.addmm_(d_out[:, part].flatten(0, 1).t(),
+                           (pre * z_c * sig_z).flatten(0, 1), alpha=scale)
+            torch.mul(d_gated, pre, out=dz[:, part]).mul_(
+                sig_z * (1 + z_c * (1 - sig_z)))
+            d_skip += (dy * u).sum((0, 1))
+            du = torch.addcmul(du_t[:n].transpose(0, 1), dy, skip)
+            d_delta = d_delta_t[:n].transpose(0, 1)  # [B, n, Di]
+            # delta = softplus(raw) size; softplus' = sigmoid.
+            if d_size is not None:
+                d_size[:, part] = (d_delta * step).sum(-1)
+            if size_c is not None:
+                d_delta = d_delta * size_c[..., None]
+            d_raw = d_delta.mul_(torch.sigmoid(raw)) if size_c is not None \
+                else d_delta * torch.sigmoid(raw)
+            d_dt_b += d_raw.sum((0, 1))
+            d_dt_w.addmm_(d_raw.flatten(0, 1).t(), dt_low.flatten(0, 1))
+            d_x_dbl = torch.cat([d_raw @ dt_w, dB_t[:n].transpose(0, 1),
+                                 dC_t[:n].transpose(0, 1)], -1)
+            d_x_w.addmm_(d_x_dbl.flatten(0, 1).t(), u.flatten(0, 1))
+            du += d_x_dbl @ x_w  # [B, n, Di]
+            # u = silu(conv); silu' = sig (1 + conv (1 - sig)).
+            d_c = du.mul_(sig_conv.mul_(conv.mul_(1 - sig_conv).add_(1)))
+            if d_conv_b is not None:
+                d_conv_b += d_c.sum((0, 1))
+            d_window = d_padded[:, c0:part.stop + K - 1]
+            for tap in range(K):
+                d_window[:, tap:tap + n].addcmul_(d_c, conv_w[:, tap])
+                d_conv_w[:, tap] += (d_c * window[:, tap:tap + n]).sum((0, 1))
+        return (d_padded, dz, d_conv_w, d_conv_b, d_x_w, d_dt_w, d_dt_b,
+                dA_t.t(), d_skip, d_w_out, d_size, carry, None, None)
+
+
+def mamba_inner(padded: Tensor,
+                z: Tensor,
+                conv_weight: Tensor,
+                conv_bias: Optional[Tensor],
+                x_proj_weight: Tensor,
+                dt_proj_weight: Tensor,
+                dt_proj_bias: Tensor,
+                A: Tensor,
+                D: Tensor,
+                out_proj_weight: Tensor,
+                size: Optional[Tensor] = None,
+                initial_state: Optional[Tensor] = None,
+                scale: float = 1.,
+                block_size: int = 16) -> Tuple[Tensor, Tensor]:
+    """Mamba's inner computation, fused; ``out_proj``'s bias is not applied.
+
+    With ``u = silu(causal_conv(x))``, ``dt, B, C = split(x_proj(u))``,
+    ``delta = softplus(dt_proj(dt)) * size`` and the selective scan ``y``
+    of ``u`` (see :func:`.selective_scan`), the result is ``scale *
+    out_proj((y + D u) * silu(z))``.
+
+    Args:
+        padded (Tensor): ``[B, K - 1 + L, D_inner]``, the conv input ``x``
+            after the ``K - 1`` previous inputs (zeros at the start).
+        z (Tensor): ``[B, L, D_inner]`` gate.
+        conv_weight (Tensor): ``[D_inner, K]`` depthwise conv kernel.
+        conv_bias (Tensor, optional): ``[D_inner]``.
+        x_proj_weight (Tensor): ``[R + 2 S, D_inner]``.
+        dt_proj_weight, dt_proj_bias (Tensor): ``[D_inner, R]``,
+            ``[D_inner]``.
+        A (Tensor): ``[D_inner, S]``, negative.
+        D (Tensor): ``[D_inner]`` skip.
+        out_proj_weight (Tensor): ``[C, D_inner]``.
+        size (Tensor, optional): ``[B, L]`` multiplies ``delta``.
+        initial_state (Tensor, optional): ``[B, D_inner, S]`` SSM state.
+        scale (float): Multiplies the output (and ``out_proj``'s gradient).
+        block_size (int): Tokens per block of the scan.
+
+    Returns:
+        tuple: ``[B, L, C]`` in ``z``'s dtype and the last SSM state
+        ``[B, D_inner, S]`` in float32.
+    """
+    batch, L, Di = z.shape
+    S = A.shape[1]
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(
+            f'block_size={block_size!r} must be a positive integer')
+    dtype = torch.float64 if torch.float64 in (
+        padded.dtype, z.dtype, x_proj_weight.dtype, A.dtype) \
+        else torch.float32
+    h0 = z.new_zeros(batch, S, Di, dtype=dtype) if initial_state is None \
+        else initial_state.to(dtype).transpose(1, 2).contiguous()
+    cast = (lambda t: None if t is None else t.to(dtype))
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        out, state = _MambaInnerFn.apply(
+            cast(padded), cast(z), cast(conv_weight), cast(conv_bias),
+            cast(x_proj_weight), cast(dt_proj_weight), cast(dt_proj_bias),
+            cast(A), cast(D), cast(out_proj_weight), cast(size), h0,
+            float(scale), block_size)
+    return out.to(z.dtype), state.transpose(1, 2).float()
