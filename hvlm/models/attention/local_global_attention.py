@@ -9,6 +9,8 @@ from torch import Tensor
 from hvlm.registry import ATTENTIONS
 from .base import MultiHeadAttentionBase
 from .blockwise import blockwise_attention, memory_key_value, merge_heads
+from .local_global_window import window_shared_attention
+from .split_softmax import MASKED, split_softmax_supported
 
 
 @ATTENTIONS.register_module()
@@ -120,15 +122,29 @@ class LocalGlobalAttention(MultiHeadAttentionBase):
             block, window_radius = max(radius, 1), radius
         else:
             block, window_radius = min(self.window_size, N), None
-        out = blockwise_attention(
-            q, k, v, block,
-            radius=window_radius,
-            key_bias=bias,
-            local_exclude=is_global,
-            shared_k=shared_k,
-            shared_v=shared_v,
-            shared_bias=shared_bias,
-            dropout_p=dropout_p)  # [B, h, N, d]
+        if split_softmax_supported(q, dropout_p, bias, shared_bias):
+            # Fused window calls merged by log-sum-exp: no copies of the
+            # neighbouring blocks' keys are made or kept for backward.
+            # Dropout and biases with gradients take the blockwise path.
+            local_bias = q.new_zeros(B, N) if bias is None else \
+                bias.to(q.dtype)
+            local_bias = local_bias.masked_fill(is_global[None], MASKED)
+            out = window_shared_attention(
+                q, k, v, block, local_bias,
+                radius=window_radius,
+                shared_k=shared_k,
+                shared_v=shared_v,
+                shared_bias=shared_bias)  # [B, h, N, d]
+        else:
+            out = blockwise_attention(
+                q, k, v, block,
+                radius=window_radius,
+                key_bias=bias,
+                local_exclude=is_global,
+                shared_k=shared_k,
+                shared_v=shared_v,
+                shared_bias=shared_bias,
+                dropout_p=dropout_p)  # [B, h, N, d]
 
         if len(glob):
             # Global queries attend to every key: [B, h, G, M + N] logits.

@@ -127,3 +127,87 @@ def test_bad_arguments():
 
 def test_its_config_trains_the_main_model(check_train_step):
     check_train_step('LocalGlobalAttention', config='local_global')
+
+
+@pytest.mark.parametrize('N,block,radius,S', [
+    (16, 4, 4, 3), (13, 4, 2, 2), (13, 5, None, 2), (9, 1, 0, 1),
+    (21, 3, 3, 0), (30, 8, None, 0), (7, 8, 3, 2)
+])
+@pytest.mark.parametrize('use_bias', [False, True])
+def test_window_shared_attention_equals_blockwise(N, block, radius, S,
+                                                  use_bias):
+    """The log-sum-exp merge of fused window calls gives the outputs and
+    gradients of blockwise_attention (the previous implementation)."""
+    from hvlm.models.attention.blockwise import blockwise_attention
+    from hvlm.models.attention.local_global_window import \
+        window_shared_attention
+    from hvlm.models.attention.split_softmax import MASKED
+    torch.manual_seed(N + block)
+    B, h, d = 2, 3, 4
+    q, k, v = (torch.randn(B, h, N, d, requires_grad=True) for _ in range(3))
+    sk, sv = (torch.randn(B, h, S, d, requires_grad=True) for _ in range(2))
+    bias = torch.randn(B, N) if use_bias else None
+    shared_bias = torch.randn(B, S) if use_bias else None
+    exclude = torch.zeros(N, dtype=torch.bool)
+    exclude[N // 2] = True
+    local_bias = torch.zeros(B, N) if bias is None else bias
+    out = window_shared_attention(
+        q, k, v, block, local_bias.masked_fill(exclude, MASKED),
+        radius=radius, shared_k=sk if S else None,
+        shared_v=sv if S else None, shared_bias=shared_bias if S else None)
+    ref = blockwise_attention(
+        q, k, v, block, radius=radius, key_bias=bias, local_exclude=exclude,
+        shared_k=sk if S else None, shared_v=sv if S else None,
+        shared_bias=shared_bias if S else None)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    inputs = [q, k, v] + ([sk, sv] if S else [])
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), inputs)
+    ref_grads = torch.autograd.grad((ref * g).sum(), inputs)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('radius,S', [(2, 2), (None, 1), (1, 0)])
+def test_window_shared_attention_gradcheck(radius, S):
+    from hvlm.models.attention.local_global_window import \
+        window_shared_attention
+    torch.manual_seed(0)
+    dt = torch.float64
+    B, h, N, d, block = 2, 2, 7, 3, 3
+    q, k, v = (torch.randn(B, h, N, d, dtype=dt, requires_grad=True)
+               for _ in range(3))
+    sk, sv = (torch.randn(B, h, S, d, dtype=dt, requires_grad=True)
+              for _ in range(2))
+    local_bias = torch.randn(B, N, dtype=dt)
+    shared_bias = torch.randn(B, S, dtype=dt)
+
+    def fn(q, k, v, sk, sv):
+        return window_shared_attention(
+            q, k, v, block, local_bias, radius=radius,
+            shared_k=sk if S else None, shared_v=sv if S else None,
+            shared_bias=shared_bias if S else None)
+
+    assert torch.autograd.gradcheck(fn, (q, k, v, sk, sv))
+
+
+def test_training_saves_no_window_copies():
+    """Saved for backward: x, the qkv projection, the attention output and
+    the projection's input (6 [B, N, C]) and small masks; the blockwise
+    path also kept 3x copies of the keys and values of a sliding window
+    (14 [B, N, C] here)."""
+    torch.manual_seed(0)
+    attn = build(embed_dims=16, num_heads=2, window_size=16, num_global=4)
+    B, N, C = 1, 512, 16
+    x = torch.randn(B, N, C, requires_grad=True)
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = \
+            t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = attn(x)
+    out.sum().backward()
+    assert sum(storages.values()) < 8 * N * C * 4, storages
