@@ -9,14 +9,15 @@ pass over ``[L, D_inner]`` in memory, forward and backward.
 :func:`mamba_inner` keeps only what cannot be recomputed cheaply -- the
 padded conv input, ``z``, the ``x_proj`` output (``[L, R + 2 S]``, small)
 and the scan's start state of every block -- and recomputes the rest in the
-backward pass, one chunk of tokens at a time, so that every ``[chunk,
-D_inner]`` intermediate stays in cache and is freed at once. The matmuls
-run on chunks of :data:`CHUNK` tokens, large enough for efficient GEMMs;
-the scan runs on blocks of ``block_size`` tokens inside each chunk (see
+backward pass, one chunk of tokens at a time. Every ``[chunk, D_inner]``
+intermediate lives in a buffer that all chunks reuse (:class:`_Workspace`),
+written by ops with ``out=`` or in place. The matmuls run on chunks of
+:data:`CHUNK` tokens, large enough for efficient GEMMs; the scan runs on
+blocks of ``block_size`` tokens inside each chunk (see
 :mod:`.selective_scan`).
 
 The computation is exactly the reference one (the same ops in float32,
-only grouped differently); ``tests/test_models/test_attention/
+only grouped differently, so results agree to rounding); ``tests/test_models/test_attention/
 test_mamba_layer.py`` checks outputs and gradients against the unfused
 path and a float64 ``gradcheck``.
 """
@@ -34,14 +35,14 @@ from .selective_scan import (_scan_block_backward, _scan_block_forward,
 CHUNK = 256
 
 
-def _causal_conv(padded: Tensor, weight: Tensor,
-                 bias: Optional[Tensor]) -> Tensor:
+def _causal_conv(padded: Tensor, weight: Tensor, bias: Optional[Tensor],
+                 out: Optional[Tensor] = None) -> Tensor:
     """``out[:, t] = bias + sum_k weight[:, k] * padded[:, t + k]``: ``K``
     multiply-adds over ``padded [B, K - 1 + L, D]``, no transposes to the
-    ``[B, D, L]`` layout of ``F.conv1d``."""
+    ``[B, D, L]`` layout of ``F.conv1d``; into ``out`` if given."""
     K = weight.shape[1]
     L = padded.shape[1] - K + 1
-    out = torch.mul(padded[:, K - 1:], weight[:, K - 1])  # [B, L, D]
+    out = torch.mul(padded[:, K - 1:], weight[:, K - 1], out=out)
     if bias is not None:
         out.add_(bias)
     for tap in range(K - 1):
@@ -54,18 +55,48 @@ def _time_major(t: Tensor) -> Tensor:
     return t.transpose(0, 1).contiguous()
 
 
-def _scan_inputs(x_dbl: Tensor, dt_w: Tensor, dt_b: Tensor,
-                 size: Optional[Tensor], R: int,
-                 S: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``dt`` (the ``dt_proj`` input), ``dt_proj`` output (before the
-    softplus), ``delta`` and ``B, C`` from a chunk of the ``x_proj``
-    output ``x_dbl [B, n, R + 2 S]``."""
-    dt_low, B, C = x_dbl.split([R, S, S], dim=-1)
-    raw = F.linear(dt_low, dt_w, dt_b)  # [B, n, Di]
-    delta = F.softplus(raw)
-    if size is not None:
-        delta = delta * size[..., None]
-    return dt_low, raw, delta, B, C
+def _mm_into(a: Tensor, b: Tensor, out: Tensor) -> Tensor:
+    """``out[B, n, M] = a[B, n, K] @ b[K, M]`` as one 2-D product, written
+    in place when ``out`` is contiguous (a slice of ``[B, L, M]`` is when
+    ``B = 1``); ``torch.matmul`` runs a 3-D input as a batched product of
+    one, measured up to a quarter slower."""
+    a2 = a.reshape(-1, a.shape[-1])
+    if out.is_contiguous():
+        torch.mm(a2, b, out=out.view(-1, out.shape[-1]))
+    else:
+        out.copy_(torch.mm(a2, b).view(out.shape))
+    return out
+
+
+class _Workspace:
+    """Named ``[B, n, width]`` buffers for the per-chunk intermediates,
+    allocated once per pass and reused by every chunk.
+
+    Why: a fresh ``[chunk, D_inner]`` float32 tensor is 1 MB, above
+    malloc's mmap threshold (64 KiB in ``benchmark_attention.py``'s
+    subprocess), so every new one is mapped anew and first written through
+    page faults; measured, an out-of-place elementwise op on one cost 4-6x
+    its in-place version, and a backward chunk made some twenty of them.
+    A buffer is flat and its first ``B n width`` elements are used, so a
+    short last chunk is contiguous too.
+    """
+
+    def __init__(self, ref: Tensor, batch: int, chunk: int, width: int):
+        self.ref, self.batch, self.chunk, self.width = ref, batch, chunk, width
+        self.bufs = {}
+
+    def __call__(self, name: str, n: int, time_major: bool = False) -> Tensor:
+        buf = self.bufs.get(name)
+        if buf is None:
+            buf = self.bufs[name] = self.ref.new_empty(
+                self.batch * self.chunk * self.width)
+        shape = (n, self.batch) if time_major else (self.batch, n)
+        return buf[:self.batch * n * self.width].view(*shape, self.width)
+
+
+def _softplus_(t: Tensor) -> Tensor:
+    """``F.softplus`` in place (the same kernel, no new tensor)."""
+    return torch.ops.aten.softplus.out(t, 1, 20, out=t)
 
 
 class _MambaInnerFn(torch.autograd.Function):
@@ -83,25 +114,30 @@ class _MambaInnerFn(torch.autograd.Function):
         T = max(1, min(block_size, L))
         chunk = T * max(1, CHUNK // T)  # whole blocks per chunk
         A_t = A.t().contiguous()  # [S, Di]
-        w_out = out_w * scale
+        w_out_t = (out_w * scale).t()
         x_dbl = z.new_empty(batch, L, R + 2 * S)
         out = z.new_empty(batch, L, out_w.shape[0])
         starts = z.new_empty((L + T - 1) // T, *h0.shape)  # [n, B, S, Di]
         bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=False)
+        ws = _Workspace(z, batch, chunk, Di)
         y = z.new_empty(chunk, batch, Di)  # scan output, time-major
         h, block = h0, 0
         for c0 in range(0, L, chunk):
             part = slice(c0, min(c0 + chunk, L))
             n = part.stop - c0
             u = F.silu(_causal_conv(padded[:, c0:part.stop + K - 1], conv_w,
-                                    conv_b))  # [B, n, Di]
-            x_c = x_dbl[:, part] = u @ x_w.t()  # [B, n, R + 2 S]
-            _, _, delta, B, C = _scan_inputs(x_c, dt_w, dt_b,
-                                             None if size is None else
-                                             size[:, part], R, S)
+                                    conv_b, out=ws('u', n)),
+                       inplace=True)  # [B, n, Di]
+            x_c = _mm_into(u, x_w.t(), x_dbl[:, part])  # [B, n, R + 2 S]
+            dt_low, B, C = x_c.split([R, S, S], dim=-1)
+            delta = _softplus_(torch.addmm(
+                dt_b, dt_low.reshape(-1, R), dt_w.t(),
+                out=ws('delta', n).view(-1, Di))).view(batch, n, Di)
+            if size is not None:
+                delta.mul_(size[:, part, None])
             u_t, delta_t = _time_major(u), _time_major(delta)
             B_t, C_t = _time_major(B), _time_major(C)
-            delta_u = delta_t * u_t
+            delta_u = torch.mul(delta_t, u_t, out=ws('delta_u', n, True))
             for b0 in range(0, n, T):
                 sub = slice(b0, min(b0 + T, n))
                 starts[block] = h  # a copy: h is a view of a reused buffer
@@ -109,9 +145,12 @@ class _MambaInnerFn(torch.autograd.Function):
                                         B_t[sub], C_t[sub], starts[block],
                                         bufs, y[sub], delta_u[sub])
                 block += 1
-            gated = torch.addcmul(y[:n].transpose(0, 1), u, skip).mul_(
-                F.silu(z[:, part]))  # (y + D u) silu(z), [B, n, Di]
-            out[:, part] = gated @ w_out.t()
+            # (y + D u) silu(z), [B, n, Di]
+            gated = torch.addcmul(y[:n].transpose(0, 1), u, skip,
+                                  out=ws('gated', n))
+            gated.mul_(torch.ops.aten.silu.out(z[:, part],
+                                               out=ws('silu_z', n)))
+            _mm_into(gated, w_out_t, out[:, part])
         ctx.save_for_backward(padded, z, conv_w, conv_b, x_w, dt_w, dt_b,
                               A, skip, out_w, size, x_dbl, starts)
         ctx.scale, ctx.block_size, ctx.chunk = scale, T, chunk
@@ -130,15 +169,19 @@ class _MambaInnerFn(torch.autograd.Function):
             d_out = z.new_zeros(batch, L, out_w.shape[0])
         d_padded = torch.zeros_like(padded)
         dz = torch.empty_like(z)
-        d_conv_w = torch.zeros_like(conv_w)
         d_conv_b = None if conv_b is None else torch.zeros_like(conv_b)
         d_x_w, d_dt_w = torch.zeros_like(x_w), torch.zeros_like(dt_w)
-        d_dt_b, d_skip = torch.zeros_like(dt_b), torch.zeros_like(skip)
+        d_dt_b = torch.zeros_like(dt_b)
+        # Products summed over the tokens (the conv weight's K taps, the
+        # skip) accumulate per chunk position and are reduced at the end:
+        # one pass per chunk instead of a product and a reduction.
+        conv_acc = z.new_zeros(K, batch, chunk, Di)
+        skip_acc = z.new_zeros(batch, chunk, Di)
         d_w_out = torch.zeros_like(out_w)
-        dA_t = torch.zeros_like(A_t)
         d_size = None if size is None or not ctx.needs_input_grad[10] \
             else torch.empty_like(size)
         bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=True)
+        ws = _Workspace(z, batch, chunk, Di)
         # Time-major per-chunk work space for the scan's results.
         y, du_t, d_delta_t = (z.new_empty(chunk, batch, Di)
                               for _ in range(3))
@@ -150,61 +193,77 @@ class _MambaInnerFn(torch.autograd.Function):
             part = slice(c0, min(c0 + chunk, L))
             n = part.stop - c0
             window = padded[:, c0:part.stop + K - 1]  # [B, K - 1 + n, Di]
-            conv = _causal_conv(window, conv_w, conv_b)  # [B, n, Di]
-            sig_conv = torch.sigmoid(conv)
-            u = conv * sig_conv
+            conv = _causal_conv(window, conv_w, conv_b, out=ws('conv', n))
+            sig_conv = torch.sigmoid(conv, out=ws('sig_conv', n))
+            u = torch.mul(conv, sig_conv, out=ws('u', n))
             size_c = None if size is None else size[:, part]
             dt_low, B, C = x_dbl[:, part].split([R, S, S], dim=-1)
-            raw = F.linear(dt_low, dt_w, dt_b)  # [B, n, Di]
-            step = F.softplus(raw)
-            delta = step if size_c is None else step * size_c[..., None]
+            dt_low = dt_low.reshape(-1, R)
+            raw = torch.addmm(dt_b, dt_low, dt_w.t(),
+                              out=ws('raw', n).view(-1, Di))
+            step = torch.ops.aten.softplus.out(raw.view(batch, n, Di), 1, 20,
+                                               out=ws('step', n))
+            delta = step if size_c is None else torch.mul(
+                step, size_c[..., None], out=ws('delta', n))
             z_c = z[:, part]
-            sig_z = torch.sigmoid(z_c)
-            d_gated = d_out[:, part] @ w_out  # [B, n, Di]
-            dy = d_gated * z_c * sig_z  # dLoss / d(y + D u)
+            sig_z = torch.sigmoid(z_c, out=ws('sig_z', n))
+            silu_z = torch.mul(z_c, sig_z, out=ws('silu_z', n))
+            d_gated = _mm_into(d_out[:, part], w_out, ws('d_gated', n))
+            dy = torch.mul(d_gated, silu_z, out=ws('dy', n))  # d(y + D u)
             u_t, delta_t, dy_t = (_time_major(t) for t in (u, delta, dy))
             B_t, C_t = _time_major(B), _time_major(C)
-            delta_u = delta_t * u_t
+            delta_u = torch.mul(delta_t, u_t, out=ws('delta_u', n, True))
             for b0 in reversed(range(0, n, T)):
                 sub = slice(b0, min(b0 + T, n))
                 block -= 1
                 carry = _scan_block_backward(
                     u_t[sub], delta_t[sub], A_t, B_t[sub], C_t[sub],
                     starts[block], dy_t[sub], carry, bufs, y[sub],
-                    du_t[sub], d_delta_t[sub], dB_t[sub], dC_t[sub], dA_t,
+                    du_t[sub], d_delta_t[sub], dB_t[sub], dC_t[sub],
                     delta_u[sub])
-            pre = torch.addcmul(y[:n].transpose(0, 1), u, skip)  # [B, n, Di]
-            # out = (pre silu(z)) @ w_out^T; silu'(z) = sig (1 + z (1 - sig)).
-            d_w_out.addmm_(d_out[:, part].flatten(0, 1).t(),
-                           (pre * z_c * sig_z).flatten(0, 1), alpha=scale)
+            pre = torch.addcmul(y[:n].transpose(0, 1), u, skip,
+                                out=ws('pre', n))  # [B, n, Di]
+            # out = (pre silu(z)) @ w_out^T. silu'(z) = sig (1 + z (1 -
+            # sig)) is written sig + silu(z) (1 - sig): two passes fewer.
+            d_w_out.addmm_(d_out[:, part].reshape(-1, out_w.shape[0]).t(),
+                           torch.mul(pre, silu_z, out=ws('gated', n)).view(
+                               -1, Di), alpha=scale)
+            factor = torch.mul(sig_z, -1, out=ws('factor', n)).add_(1)
             torch.mul(d_gated, pre, out=dz[:, part]).mul_(
-                sig_z * (1 + z_c * (1 - sig_z)))
-            d_skip += (dy * u).sum((0, 1))
-            du = torch.addcmul(du_t[:n].transpose(0, 1), dy, skip)
+                factor.mul_(silu_z).add_(sig_z))
+            skip_acc[:, :n].addcmul_(dy, u)
+            du = torch.addcmul(du_t[:n].transpose(0, 1), dy, skip,
+                               out=ws('du', n))
             d_delta = d_delta_t[:n].transpose(0, 1)  # [B, n, Di]
             # delta = softplus(raw) size; softplus' = sigmoid.
             if d_size is not None:
                 d_size[:, part] = (d_delta * step).sum(-1)
             if size_c is not None:
-                d_delta = d_delta * size_c[..., None]
-            d_raw = d_delta.mul_(torch.sigmoid(raw)) if size_c is not None \
-                else d_delta * torch.sigmoid(raw)
-            d_dt_b += d_raw.sum((0, 1))
-            d_dt_w.addmm_(d_raw.flatten(0, 1).t(), dt_low.flatten(0, 1))
-            d_x_dbl = torch.cat([d_raw @ dt_w, dB_t[:n].transpose(0, 1),
-                                 dC_t[:n].transpose(0, 1)], -1)
-            d_x_w.addmm_(d_x_dbl.flatten(0, 1).t(), u.flatten(0, 1))
-            du += d_x_dbl @ x_w  # [B, n, Di]
-            # u = silu(conv); silu' = sig (1 + conv (1 - sig)).
-            d_c = du.mul_(sig_conv.mul_(conv.mul_(1 - sig_conv).add_(1)))
+                d_delta.mul_(size_c[..., None])
+            d_raw = raw.sigmoid_().view(batch, n, Di).mul_(d_delta)
+            d_raw = d_raw.view(-1, Di)
+            d_dt_b += d_raw.sum(0)
+            d_dt_w.addmm_(d_raw.t(), dt_low)
+            d_x_dbl = torch.cat([d_raw @ dt_w, dB_t[:n].transpose(0, 1)
+                                 .reshape(-1, S), dC_t[:n].transpose(0, 1)
+                                 .reshape(-1, S)], -1)  # [B n, R + 2 S]
+            d_x_w.addmm_(d_x_dbl.t(), u.view(-1, Di))
+            du.view(-1, Di).addmm_(d_x_dbl, x_w)
+            # u = silu(conv); silu' = sig (1 + conv (1 - sig)) = sig + u (1
+            # - sig).
+            factor = torch.mul(sig_conv, -1, out=factor).add_(1)
+            d_c = du.mul_(factor.mul_(u).add_(sig_conv))
             if d_conv_b is not None:
                 d_conv_b += d_c.sum((0, 1))
             d_window = d_padded[:, c0:part.stop + K - 1]
             for tap in range(K):
                 d_window[:, tap:tap + n].addcmul_(d_c, conv_w[:, tap])
-                d_conv_w[:, tap] += (d_c * window[:, tap:tap + n]).sum((0, 1))
+                conv_acc[tap, :, :n].addcmul_(d_c, window[:, tap:tap + n])
+        # The sums over the tokens of the accumulators, once.
+        d_conv_w = conv_acc.sum((1, 2)).t().contiguous()
+        d_skip = skip_acc.sum((0, 1))
         return (d_padded, dz, d_conv_w, d_conv_b, d_x_w, d_dt_w, d_dt_b,
-                dA_t.t(), d_skip, d_w_out, d_size, carry, None, None)
+                bufs.dA_t().t(), d_skip, d_w_out, d_size, carry, None, None)
 
 
 def mamba_inner(padded: Tensor,

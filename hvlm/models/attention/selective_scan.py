@@ -43,10 +43,9 @@ def _block_states(u: Tensor,
                   A_t: Tensor,
                   B: Tensor,
                   h0: Tensor,
-                  decay: Tensor,
-                  states: Tensor,
+                  bufs: '_ScanBuffers',
                   delta_u: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-    """Decays and states of one block, written into the given buffers.
+    """Decays and states of one block, written into ``bufs``.
 
     The state is laid out ``[..., S, D]`` (``D`` innermost): the per-token
     update is the same either way, but every contraction over ``S`` then
@@ -58,7 +57,7 @@ def _block_states(u: Tensor,
         A_t (Tensor): ``[S, D]`` (``A`` transposed).
         B (Tensor): ``[T, B, S]``.
         h0 (Tensor): ``[B, S, D]`` state before the block.
-        decay, states (Tensor): Buffers ``[>= T, B, S, D]``.
+        bufs (_ScanBuffers): Work buffers of at least ``T`` tokens.
         delta_u (Tensor, optional): ``delta * u`` if already formed.
 
     Returns:
@@ -66,13 +65,13 @@ def _block_states(u: Tensor,
         views of the buffers.
     """
     T = u.shape[0]
-    decay, states = decay[:T], states[:T]
+    decay, states = bufs.head(bufs.decay, T), bufs.head(bufs.states, T)
     torch.mul(delta.unsqueeze(-2), A_t, out=decay).exp_()
     if delta_u is None:
         delta_u = delta * u
     torch.mul(B.unsqueeze(-1), delta_u.unsqueeze(-2), out=states)
     h = h0
-    for a_t, h_t in zip(decay.unbind(0), states.unbind(0)):
+    for a_t, h_t in zip(bufs.decay_steps[:T], bufs.state_steps[:T]):
         h = h_t.addcmul_(a_t, h)  # h_t = a_t * h_{t-1} + x_t, in place
     return decay, states
 
@@ -93,16 +92,46 @@ def _contract_d(hs: Tensor, v: Tensor) -> Tensor:
 
 class _ScanBuffers:
     """The ``[T, B, S, D]`` work buffers of one pass, allocated once and
-    reused by every block so that they stay in cache."""
+    reused by every block so that they stay in cache.
+
+    The views that the blocks step through (per token, per state index)
+    are made here once: making them anew for every block cost more than a
+    tenth of the scan's time, a block being some hundred small ops."""
 
     def __init__(self, ref: Tensor, T: int, S: int, backward: bool):
         batch, D = ref.shape[1], ref.shape[2]
+        self.T = T
         self.decay = ref.new_empty(T, batch, S, D)
         self.states = torch.empty_like(self.decay)
-        self.grads = torch.empty_like(self.decay) if backward else None
-        # Small per-block results, so that no block allocates memory.
-        self.carry = ref.new_empty(batch, S, D) if backward else None
-        self.sum_sd = ref.new_empty(S, D) if backward else None
+        self.decay_steps = self.decay.unbind(0)
+        self.state_steps = self.states.unbind(0)
+        self.grads = self.grad_steps = self.carry = self.dA = None
+        if backward:
+            self.grads = torch.empty_like(self.decay)
+            self.grad_steps = self.grads.unbind(0)
+            self.carry = ref.new_empty(batch, S, D)
+            # Every block adds its ``w delta`` here, and the sum over the
+            # tokens is taken once, by :meth:`dA_t`: one pass per block
+            # instead of a product and a reduction.
+            self.dA = torch.zeros_like(self.decay)
+            self.decay_rows = self.decay.unbind(-2)  # [T, B, D] each
+            self.decay_tail, self.states_head = self.decay[1:], \
+                self.states[:-1]
+            self._A_t = self.A_rows = None
+
+    def head(self, buf: Tensor, T: int) -> Tensor:
+        """The first ``T`` tokens of a buffer (itself for a whole block)."""
+        return buf if T == self.T else buf[:T]
+
+    def rows(self, A_t: Tensor) -> Tuple[Tensor, ...]:
+        """``A_t``'s rows, made once per pass."""
+        if self._A_t is not A_t:
+            self._A_t, self.A_rows = A_t, A_t.unbind(0)
+        return self.A_rows
+
+    def dA_t(self) -> Tensor:
+        """The gradient of ``A_t [S, D]`` of all the blocks so far."""
+        return self.dA.sum((0, 1))
 
 
 def _scan_block_forward(u: Tensor,
@@ -116,8 +145,7 @@ def _scan_block_forward(u: Tensor,
                         delta_u: Optional[Tensor] = None) -> Tensor:
     """One block forward: writes ``y [T, B, D]`` (no skip, no gate) and
     returns the last state ``[B, S, D]`` (a view of a buffer)."""
-    _, hs = _block_states(u, delta, A_t, B, h0, bufs.decay, bufs.states,
-                          delta_u)
+    _, hs = _block_states(u, delta, A_t, B, h0, bufs, delta_u)
     _contract_s(C, hs, y)
     return hs[-1]
 
@@ -126,41 +154,53 @@ def _scan_block_backward(u: Tensor, delta: Tensor, A_t: Tensor, B: Tensor,
                          C: Tensor, h0: Tensor, dy: Tensor, carry: Tensor,
                          bufs: _ScanBuffers, y: Tensor, du: Tensor,
                          d_delta: Tensor, dB: Tensor, dC: Tensor,
-                         dA_t: Tensor,
                          delta_u: Optional[Tensor] = None) -> Tensor:
     """One block backward, from its start state ``h0`` and ``dy = dLoss /
     dy [T, B, D]``. Recomputes the block's states, writes ``y`` (the
     forward output, needed by the gate's gradient) and the gradients
-    ``du`` (scan part only), ``d_delta``, ``dB``, ``dC``; adds to ``dA_t``
-    ``[S, D]``. ``carry`` is ``dLoss / dh`` at the block's end; returns it
-    at the block's start (in ``bufs.carry``)."""
+    ``du`` (scan part only), ``d_delta``, ``dB``, ``dC``; adds this
+    block's part of ``dA`` to ``bufs`` (see :meth:`_ScanBuffers.dA_t`).
+    ``carry`` is ``dLoss / dh`` at the block's end; returns it at the
+    block's start (in ``bufs.carry``)."""
     if delta_u is None:
         delta_u = delta * u
-    a, hs = _block_states(u, delta, A_t, B, h0, bufs.decay, bufs.states,
-                          delta_u)
+    a, hs = _block_states(u, delta, A_t, B, h0, bufs, delta_u)
     T = a.shape[0]
     _contract_s(C, hs, y)
     dC.copy_(_contract_d(hs, dy))
-    # Adjoint: g_t = dy_t C_t + a_{t+1} g_{t+1}, backwards in time.
+    # Adjoint: g_t = dy_t C_t + a_{t+1} g_{t+1}, backwards in time. The
+    # product a_{t+1} g_{t+1} is formed in place of a_{t+1}, which is then
+    # no longer needed: it is also a factor of w below, whose pass over
+    # the block it saves.
     g = torch.mul(C.unsqueeze(-1), dy.unsqueeze(-2),
-                  out=bufs.grads[:T])  # [T, B, S, D]
-    g_steps, a_steps = g.unbind(0), a.unbind(0)
-    g_steps[-1].add_(carry)
-    for step in range(T - 2, -1, -1):
-        g_steps[step].addcmul_(a_steps[step + 1], g_steps[step + 1])
+                  out=bufs.head(bufs.grads, T))  # [T, B, S, D]
+    g_steps, a_steps = bufs.grad_steps, bufs.decay_steps
+    g_steps[T - 1].add_(carry)
+    for step in range(T - 1, 0, -1):
+        g_steps[step - 1].add_(
+            torch.mul(a_steps[step], g_steps[step], out=a_steps[step]))
     carry = torch.mul(a_steps[0], g_steps[0], out=bufs.carry)
     # x_t = delta_t u_t B_t: reductions of g over S and over D.
     d_x = _contract_s(B, g, du)  # [T, B, D], written into du
     dB.copy_(_contract_d(g, delta_u))
     # a_t = exp(delta_t A): w_t = g_t * a_t * h_{t-1} is the gradient of
     # the log-decay delta_t A.
-    w = a.mul_(g)
-    w[1:].mul_(hs[:-1])
-    w[0].mul_(h0)
-    torch.sum(torch.mul(w, A_t, out=g), -2, out=d_delta)
+    # d_delta = sum_s A w is a product-sum over the S rows of w, one
+    # multiply-add per row: no [T, B, S, D] product is written.
+    w = a
+    if T == bufs.T:
+        bufs.decay_tail.mul_(bufs.states_head)
+        w_rows = bufs.decay_rows
+    else:
+        w[1:].mul_(hs[:-1])
+        w_rows = w.unbind(-2)
+    torch.mul(carry, h0, out=a_steps[0])
+    A_rows = bufs.rows(A_t)
+    torch.mul(w_rows[0], A_rows[0], out=d_delta)
+    for w_s, A_s in zip(w_rows[1:], A_rows[1:]):
+        d_delta.addcmul_(w_s, A_s)
     d_delta.addcmul_(d_x, u)
-    dA_t += torch.sum(torch.mul(w, delta.unsqueeze(-2), out=hs), (0, 1),
-                      out=bufs.sum_sd)
+    bufs.head(bufs.dA, T).addcmul_(w, delta.unsqueeze(-2))
     du.mul_(delta)
     return carry
 
@@ -211,7 +251,6 @@ class _SelectiveScanFn(torch.autograd.Function):
             d_out = torch.zeros_like(u)
         du, d_delta = torch.empty_like(u), torch.empty_like(delta)
         dB, dC = torch.empty_like(B), torch.empty_like(C)
-        dA_t = torch.zeros_like(A_t)
         d_skip = None if skip is None else torch.zeros_like(skip)
         dz = None if z is None else torch.empty_like(z)
         y = u.new_empty(T, *u.shape[1:])
@@ -227,7 +266,7 @@ class _SelectiveScanFn(torch.autograd.Function):
             carry = _scan_block_backward(
                 u[part], delta[part], A_t, B[part], C[part], starts[index],
                 dy, carry, bufs, y_part, du[part], d_delta[part], dB[part],
-                dC[part], dA_t)
+                dC[part])
             if z is not None:
                 pre = _gate(y_part, u[part], skip, None)
                 # silu'(z) = sig (1 + z (1 - sig))
@@ -235,7 +274,7 @@ class _SelectiveScanFn(torch.autograd.Function):
             if skip is not None:
                 d_skip += (dy * u[part]).sum((0, 1))
                 du[part].addcmul_(dy, skip)
-        return du, d_delta, dA_t.t(), dB, dC, d_skip, dz, carry, None
+        return du, d_delta, bufs.dA_t().t(), dB, dC, d_skip, dz, carry, None
 
 
 def selective_scan(u: Tensor,
