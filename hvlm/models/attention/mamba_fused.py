@@ -12,7 +12,9 @@ and the scan's start state of every block -- and recomputes the rest in the
 backward pass, one chunk of tokens at a time. Every ``[chunk, D_inner]``
 intermediate lives in a buffer that all chunks reuse (:class:`_Workspace`),
 written by ops with ``out=`` or in place. The matmuls run on chunks of
-:data:`CHUNK` tokens, large enough for efficient GEMMs; the scan runs on
+up to :data:`CHUNK` tokens, large enough for efficient GEMMs (fewer at
+short sequences, where the buffers would dominate the peak memory: see
+:func:`_chunk_size`); the scan runs on
 blocks of ``block_size`` tokens inside each chunk (see
 :mod:`.selective_scan`).
 
@@ -30,9 +32,30 @@ from torch import Tensor
 from .selective_scan import (_scan_block_backward, _scan_block_forward,
                              _ScanBuffers)
 
-#: Tokens per chunk for the matmuls and elementwise work: ``[CHUNK,
+#: Most tokens per chunk for the matmuls and elementwise work: ``[CHUNK,
 #: D_inner]`` float32 is 1 MB at ``D_inner = 1024``.
 CHUNK = 256
+#: Fewest tokens per chunk (unless the sequence is shorter), and the
+#: sequence length is split into at least ``CHUNKS`` chunks up to
+#: :data:`CHUNK`: see :func:`_chunk_size`.
+MIN_CHUNK = 32
+CHUNKS = 16
+
+
+def _chunk_size(L: int, T: int) -> int:
+    """Tokens per chunk for a sequence of ``L`` with blocks of ``T``: whole
+    blocks, at most ``L`` rounded up to a block and at most ``L /
+    CHUNKS`` above :data:`MIN_CHUNK`.
+
+    Why not always :data:`CHUNK`: the backward pass holds some sixteen
+    ``[chunk, D_inner]`` buffers (16 MB at ``CHUNK``), a fixed cost that
+    at 1k tokens was as large as the layer's ``[L, D_inner]`` activations
+    and put its peak memory at 2.7x SDPA's. A chunk of ``L / 16`` tokens
+    keeps the buffers to about one activation; long sequences, where the
+    larger GEMMs pay, still get whole chunks of :data:`CHUNK`.
+    """
+    target = min(CHUNK, max(MIN_CHUNK, L // CHUNKS), L)
+    return T * max(1, target // T)
 
 
 def _causal_conv(padded: Tensor, weight: Tensor, bias: Optional[Tensor],
@@ -112,9 +135,10 @@ class _MambaInnerFn(torch.autograd.Function):
         batch, L, Di = z.shape
         K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
         T = max(1, min(block_size, L))
-        chunk = T * max(1, CHUNK // T)  # whole blocks per chunk
+        chunk = _chunk_size(L, T)
         A_t = A.t().contiguous()  # [S, Di]
-        w_out_t = (out_w * scale).t()
+        # No scaled copy of the weight at scale 1 (the causal layer).
+        w_out_t = (out_w if scale == 1 else out_w * scale).t()
         x_dbl = z.new_empty(batch, L, R + 2 * S)
         out = z.new_empty(batch, L, out_w.shape[0])
         starts = z.new_empty((L + T - 1) // T, *h0.shape)  # [n, B, S, Di]
@@ -145,9 +169,10 @@ class _MambaInnerFn(torch.autograd.Function):
                                         B_t[sub], C_t[sub], starts[block],
                                         bufs, y[sub], delta_u[sub])
                 block += 1
-            # (y + D u) silu(z), [B, n, Di]
+            # (y + D u) silu(z), [B, n, Di], in delta_u's buffer: dead
+            # after the scan.
             gated = torch.addcmul(y[:n].transpose(0, 1), u, skip,
-                                  out=ws('gated', n))
+                                  out=ws('delta_u', n))
             gated.mul_(torch.ops.aten.silu.out(z[:, part],
                                                out=ws('silu_z', n)))
             _mm_into(gated, w_out_t, out[:, part])
@@ -164,7 +189,9 @@ class _MambaInnerFn(torch.autograd.Function):
         batch, L, Di = z.shape
         K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
         A_t = A.t().contiguous()
-        w_out = out_w * scale
+        # A scaled copy is a weight-sized buffer held through the
+        # backward pass: none at scale 1 (the causal layer).
+        w_out = out_w if scale == 1 else out_w * scale
         if d_out is None:
             d_out = z.new_zeros(batch, L, out_w.shape[0])
         d_padded = torch.zeros_like(padded)
@@ -181,10 +208,10 @@ class _MambaInnerFn(torch.autograd.Function):
         d_size = None if size is None or not ctx.needs_input_grad[10] \
             else torch.empty_like(size)
         bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=True)
+        # The chunk's buffers are the fixed part of the peak memory: a
+        # buffer is reused as soon as what it holds is dead (noted where),
+        # and results go straight into the outputs where they can.
         ws = _Workspace(z, batch, chunk, Di)
-        # Time-major per-chunk work space for the scan's results.
-        y, du_t, d_delta_t = (z.new_empty(chunk, batch, Di)
-                              for _ in range(3))
         dB_t, dC_t = (z.new_empty(chunk, batch, S) for _ in range(2))
         carry = torch.zeros_like(starts[0]) if dh_last is None else \
             dh_last.to(z.dtype).clone()  # dLoss / dh at the block's end
@@ -193,9 +220,9 @@ class _MambaInnerFn(torch.autograd.Function):
             part = slice(c0, min(c0 + chunk, L))
             n = part.stop - c0
             window = padded[:, c0:part.stop + K - 1]  # [B, K - 1 + n, Di]
-            conv = _causal_conv(window, conv_w, conv_b, out=ws('conv', n))
+            conv = _causal_conv(window, conv_w, conv_b, out=ws('u', n))
             sig_conv = torch.sigmoid(conv, out=ws('sig_conv', n))
-            u = torch.mul(conv, sig_conv, out=ws('u', n))
+            u = conv.mul_(sig_conv)  # the conv is not needed again
             size_c = None if size is None else size[:, part]
             dt_low, B, C = x_dbl[:, part].split([R, S, S], dim=-1)
             dt_low = dt_low.reshape(-1, R)
@@ -208,8 +235,12 @@ class _MambaInnerFn(torch.autograd.Function):
             z_c = z[:, part]
             sig_z = torch.sigmoid(z_c, out=ws('sig_z', n))
             silu_z = torch.mul(z_c, sig_z, out=ws('silu_z', n))
-            d_gated = _mm_into(d_out[:, part], w_out, ws('d_gated', n))
+            # d_gated waits in dz for the factors of dz below.
+            dz_c = dz[:, part]
+            d_gated = _mm_into(d_out[:, part], w_out, dz_c)
             dy = torch.mul(d_gated, silu_z, out=ws('dy', n))  # d(y + D u)
+            y, du_t, d_delta_t = (ws(name, n, True)
+                                  for name in ('y', 'du_t', 'd_delta_t'))
             u_t, delta_t, dy_t = (_time_major(t) for t in (u, delta, dy))
             B_t, C_t = _time_major(B), _time_major(C)
             delta_u = torch.mul(delta_t, u_t, out=ws('delta_u', n, True))
@@ -221,20 +252,20 @@ class _MambaInnerFn(torch.autograd.Function):
                     starts[block], dy_t[sub], carry, bufs, y[sub],
                     du_t[sub], d_delta_t[sub], dB_t[sub], dC_t[sub],
                     delta_u[sub])
-            pre = torch.addcmul(y[:n].transpose(0, 1), u, skip,
-                                out=ws('pre', n))  # [B, n, Di]
+            # delta_u is dead after the scan, and y once pre is formed.
+            pre = torch.addcmul(y.transpose(0, 1), u, skip,
+                                out=ws('delta_u', n))  # [B, n, Di]
             # out = (pre silu(z)) @ w_out^T. silu'(z) = sig (1 + z (1 -
             # sig)) is written sig + silu(z) (1 - sig): two passes fewer.
+            factor = torch.mul(sig_z, -1, out=ws('y', n)).add_(1)
+            dz_c.mul_(pre).mul_(factor.mul_(silu_z).add_(sig_z))
+            # silu_z's last use: pre silu(z) in its place.
             d_w_out.addmm_(d_out[:, part].reshape(-1, out_w.shape[0]).t(),
-                           torch.mul(pre, silu_z, out=ws('gated', n)).view(
-                               -1, Di), alpha=scale)
-            factor = torch.mul(sig_z, -1, out=ws('factor', n)).add_(1)
-            torch.mul(d_gated, pre, out=dz[:, part]).mul_(
-                factor.mul_(silu_z).add_(sig_z))
+                           silu_z.mul_(pre).view(-1, Di), alpha=scale)
             skip_acc[:, :n].addcmul_(dy, u)
-            du = torch.addcmul(du_t[:n].transpose(0, 1), dy, skip,
-                               out=ws('du', n))
-            d_delta = d_delta_t[:n].transpose(0, 1)  # [B, n, Di]
+            du = torch.addcmul(du_t.transpose(0, 1), dy, skip,
+                               out=dy)  # dy's last use
+            d_delta = d_delta_t.transpose(0, 1)  # [B, n, Di]
             # delta = softplus(raw) size; softplus' = sigmoid.
             if d_size is not None:
                 d_size[:, part] = (d_delta * step).sum(-1)

@@ -446,3 +446,36 @@ def test_scan_buffers_accumulate_dA_over_blocks():
     grad, = torch.autograd.grad((y * g).sum(), A)
     ref, = torch.autograd.grad((y_ref * g).sum(), A)
     torch.testing.assert_close(grad, ref)
+
+
+def test_chunk_size_follows_short_sequences():
+    """Chunks are whole blocks, never longer than the sequence (the
+    buffers are sized by the chunk), ``L / CHUNKS`` tokens between
+    ``MIN_CHUNK`` and ``CHUNK``: the chunk's buffers stay a small part of
+    the peak memory at short sequences."""
+    from hvlm.models.attention.mamba_fused import CHUNK, _chunk_size
+    assert _chunk_size(1024, 16) == 64
+    assert _chunk_size(16384, 16) == CHUNK
+    assert _chunk_size(100, 16) == 32
+    for L in range(1, 700, 13):
+        for block_size in (1, 7, 16):
+            T = min(block_size, L)
+            chunk = _chunk_size(L, T)
+            assert chunk % T == 0 and T <= chunk <= min(L, CHUNK)
+
+
+def test_fused_layer_with_default_chunks_equals_previous(monkeypatch):
+    """At the default chunk sizes (several chunks of ``L / 16`` tokens)."""
+    torch.manual_seed(0)
+    layer = build(block_size=8)
+    x = torch.randn(1, 700, 16, requires_grad=True)
+    params = [x] + list(layer.parameters())
+    out = layer(x)
+    grads = torch.autograd.grad(out.square().sum(), params)
+    with monkeypatch.context() as m:
+        unfused(m, layer)
+        ref_out = layer(x)
+        ref = torch.autograd.grad(ref_out.square().sum(), params)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
