@@ -206,6 +206,18 @@ class MambaLayer(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, embed_dims, bias=bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
+    def _conv_input(self, x: Tensor, state: Optional[MambaState]
+                    ) -> Tuple[Tensor, Tensor]:
+        """``x [B, L, D_inner]`` behind the carried (or zero) last
+        ``d_conv - 1`` inputs: the causal conv's input ``[B, K - 1 + L, D]``,
+        and the conv state to carry on, ``[B, D, K - 1]``."""
+        B, L, Di = x.shape
+        K = self.d_conv
+        prev = x.new_zeros(B, K - 1, Di) if state is None \
+            else state.conv.to(x.dtype).transpose(1, 2)
+        padded = torch.cat([prev, x], dim=1)  # [B, K - 1 + L, D]
+        return padded, padded[:, padded.shape[1] - (K - 1):].transpose(1, 2)
+
     def _scan(self, x: Tensor, z: Tensor, size: Optional[Tensor],
               state: Optional[MambaState],
               suffix: str = '') -> Tuple[Tensor, MambaState]:
@@ -216,14 +228,9 @@ class MambaLayer(nn.Module):
         dt_proj = getattr(self, f'dt_proj{suffix}')
         A_log = getattr(self, f'A{suffix}_log')
         D = getattr(self, f'D{suffix}')
-        B, L, Di = x.shape
-        K = self.d_conv
-        prev = x.new_zeros(B, K - 1, Di) if state is None \
-            else state.conv.to(x.dtype).transpose(1, 2)
-        padded = torch.cat([prev, x], dim=1)  # [B, K - 1 + L, D]
+        padded, next_conv = self._conv_input(x, state)
         u = _CausalConvSiLU.apply(padded, conv1d.weight[:, 0],
                                   conv1d.bias)  # [B, L, D]
-        next_conv = padded[:, padded.shape[1] - (K - 1):].transpose(1, 2)
         dt, B_ssm, C_ssm = x_proj(u).split(
             [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(dt_proj(dt))  # [B, L, D]
@@ -259,12 +266,7 @@ class MambaLayer(nn.Module):
         conv1d = getattr(self, f'conv1d{suffix}')
         dt_proj = getattr(self, f'dt_proj{suffix}')
         A_log = getattr(self, f'A{suffix}_log')
-        B, L, Di = x.shape
-        K = self.d_conv
-        prev = x.new_zeros(B, K - 1, Di) if state is None \
-            else state.conv.to(x.dtype).transpose(1, 2)
-        padded = torch.cat([prev, x], dim=1)  # [B, K - 1 + L, D]
-        next_conv = padded[:, padded.shape[1] - (K - 1):].transpose(1, 2)
+        padded, next_conv = self._conv_input(x, state)
         out, ssm = mamba_inner(
             padded, z, conv1d.weight[:, 0], conv1d.bias,
             getattr(self, f'x_proj{suffix}').weight, dt_proj.weight,
