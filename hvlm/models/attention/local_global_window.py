@@ -196,9 +196,8 @@ def window_shared_attention(q: Tensor,
     ``local_bias`` (``MASKED`` leaves a key out, e.g. one that is also
     shared), and to every shared key with ``shared_bias``. Equals
     :func:`~.blockwise.blockwise_attention` with the same pattern, in
-    values and gradients up to rounding. Same conditions as
-    :func:`~.split_softmax.local_shared_attention`
-    (:func:`~.split_softmax.split_softmax_supported`).
+    values and gradients up to rounding. Check
+    :func:`~.split_softmax.split_softmax_supported` first.
 
     Args:
         q, k, v (Tensor): ``[B, h, N, d]``; views of a fused projection are

@@ -9,8 +9,8 @@ from torch import Tensor
 from hvlm.registry import ATTENTIONS
 from .base import MultiHeadAttentionBase
 from .blockwise import blockwise_attention, memory_key_value, merge_heads
-from .split_softmax import (MASKED, local_shared_attention,
-                            split_softmax_supported)
+from .local_global_window import window_shared_attention
+from .split_softmax import MASKED, split_softmax_supported
 
 
 @ATTENTIONS.register_module()
@@ -29,8 +29,8 @@ class StridedAttention(MultiHeadAttentionBase):
     time and ``O(N)`` memory. ``stride=1`` or ``window_size >= N`` is full
     attention. On CPU the strided keys are attended by one fused call for
     all queries and merged with the windows through the two parts'
-    log-sum-exps (:func:`~.split_softmax.local_shared_attention`), rather
-    than copied next to every window.
+    log-sum-exps (:func:`~.local_global_window.window_shared_attention`),
+    rather than copied next to every window.
 
     Strided tokens inside the query's own window are taken out of the window
     part, so no key is counted twice. With ``size`` every key gets the
@@ -107,9 +107,10 @@ class StridedAttention(MultiHeadAttentionBase):
             # copy of the N / stride shared keys per window.
             local_bias = (q.new_zeros(B, N) if bias is None else bias)
             local_bias = local_bias.masked_fill(is_strided[None], MASKED)
-            out = local_shared_attention(
-                q, k, v, window, local_bias, shared_k, shared_v,
-                shared_bias)  # [B, h, N, d]
+            out = window_shared_attention(
+                q, k, v, window, local_bias,
+                shared_k=shared_k, shared_v=shared_v,
+                shared_bias=shared_bias)  # [B, h, N, d]
         else:
             out = blockwise_attention(
                 q, k, v, window,
