@@ -59,7 +59,9 @@ def benchmark_merging(model_cfg: dict,
     machine hits all of them alike, and the median step is reported. With
     the merger's ``profile`` switched on, the time spent in motion cues,
     saliency cues and matching is measured inside every step (CUDA is
-    synchronised around each scope), and reported as a share of the step.
+    synchronised around each scope), and reported as a share of the step;
+    the work all frame cues share (downsampling the frames, pooling the
+    maps onto the tokens) counts as motion when motion is on.
 
     Args:
         model_cfg (dict): A model config (its ``backbone`` is used) or a

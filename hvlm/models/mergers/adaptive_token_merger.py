@@ -1,7 +1,8 @@
 """Content-aware bipartite token merging (ToMe plus motion and saliency)."""
 import math
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
@@ -16,7 +17,8 @@ from .color_saliency import ColorSaliency
 from .dense_optical_flow import DenseOpticalFlow
 from .edge_saliency import EdgeSaliency
 from .grid_maps import downsample_frames, normalize_per_clip, pool_to_grid
-from .merge_info import MergeInfo, compose, merge_tokens
+from .merge_info import (MergeInfo, compose, gather_rows, merge_tokens,
+                         sum_tokens)
 from .motion_based_compression import MotionBasedCompression, check_ratios
 from .motion_magnitude import MotionMagnitude
 from .multi_saliency_fusion import MultiSaliencyFusion
@@ -26,6 +28,15 @@ from .token_similarity import TokenSimilarity
 # Priority of protected tokens: below any real priority, but finite so that
 # a stable sort keeps them in order.
 _PROTECTED = -1e4
+
+
+@lru_cache(maxsize=16)
+def _positions(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+    """``[n]`` token positions and their float parity (1 for ToMe's B set),
+    cached: every merge round needs them."""
+    with torch.inference_mode(False):
+        positions = torch.arange(n, device=device)
+        return positions, (positions % 2).float()
 
 
 @MERGERS.register_module()
@@ -215,9 +226,12 @@ class AdaptiveTokenMerger(nn.Module):
     # ------------------------------------------------------------------
     @contextmanager
     def _scope(self, name: str, device: torch.device) -> Iterator[None]:
-        """A profiler scope; with ``profile=True`` also wall time added to
-        ``timings[name]`` (synchronising CUDA so the time is real)."""
-        with record_function(f'merger/{name}'):
+        """A profiler scope, while a profiler runs (entering one costs as
+        much as a few of the cues' small ops, so not otherwise); with
+        ``profile=True`` also wall time added to ``timings[name]``
+        (synchronising CUDA so the time is real)."""
+        with (record_function(f'merger/{name}')
+              if torch.autograd._profiler_enabled() else nullcontext()):
             if not self.profile:
                 yield
                 return
@@ -248,18 +262,20 @@ class AdaptiveTokenMerger(nn.Module):
             ``[0, 1]``), ``'edge'`` and ``'color'`` (raw saliency), each
             only when its cue is on.
         """
-        cues = {}
         names = self.fusion.names if self.saliency_enabled else ()
         wants_motion = self.motion_enabled and frames.shape[2] >= 2
-        if not wants_motion and 'edge' not in names and 'color' not in names:
-            return cues
-        # Downsampling serves both cues; it is charged to the first.
-        with self._scope('motion' if wants_motion else 'saliency',
-                         frames.device):
+        frame_maps = [name for name in ('edge', 'color') if name in names]
+        if not wants_motion and not frame_maps:
+            return {}
+        # The downsampled frames, their grey version (flow and edges both
+        # run on grey) and the pooling onto the tokens serve every cue; they
+        # are charged to the first.
+        first = 'motion' if wants_motion else 'saliency'
+        maps = []  # [B, T or P, h, w] per cue
+        with self._scope(first, frames.device):
             small = downsample_frames(frames, shape, self.cue_scale)
-        if wants_motion:
-            with self._scope('motion', frames.device):
-                grey = small.mean(1, keepdim=True)  # [B, 1, T, h, w]
+            grey = small.mean(1, keepdim=True)  # [B, 1, T, h, w]
+            if wants_motion:
                 # window_size is in input pixels: scale it to the small
                 # frames (15 px at 64 -> 16 px: radius 2, window 5).
                 shrink = small.shape[-1] / frames.shape[-1]
@@ -267,16 +283,22 @@ class AdaptiveTokenMerger(nn.Module):
                 # One frame pair per tubelet: its own motion, at a fraction
                 # of the cost of every consecutive pair.
                 stride = math.ceil(small.shape[2] / shape[0])
-                magnitude, _ = self.magnitude(
-                    self.flow(grey, window_size=2 * radius + 1,
-                              stride=stride))  # [B, P, h, w]
-                cues['motion'] = normalize_per_clip(
-                    pool_to_grid(magnitude, shape))  # [B, N]
-        with self._scope('saliency', frames.device):
-            if 'edge' in names:
-                cues['edge'] = pool_to_grid(self.edge(small), shape)
-            if 'color' in names:
-                cues['color'] = pool_to_grid(self.color(small), shape)
+                maps.append(
+                    self.magnitude.speed(
+                        self.flow(grey, window_size=2 * radius + 1,
+                                  stride=stride)))  # [B, P, h, w]
+        if frame_maps:
+            with self._scope('saliency', frames.device):
+                if 'edge' in frame_maps:
+                    maps.append(self.edge(grey))  # [B, T, h, w]
+                if 'color' in frame_maps:
+                    maps.append(self.color(small))  # [B, T, h, w]
+        with self._scope(first, frames.device):
+            pooled = pool_to_grid(maps, shape)  # [B, S, N], in one go
+            cues = dict(
+                zip(['motion'] * wants_motion + frame_maps, pooled.unbind(1)))
+            if wants_motion:
+                cues['motion'] = normalize_per_clip(cues['motion'])
         return cues
 
     @torch.no_grad()
@@ -314,60 +336,80 @@ class AdaptiveTokenMerger(nn.Module):
         if not parts:
             return None
         total = sum(weights)
-        return sum(w / total * p for w, p in zip(weights, parts))  # [B, N]
+        importance = parts[0] * (weights[0] / total)  # [B, N]
+        for part, weight in zip(parts[1:], weights[1:]):
+            importance.add_(part, alpha=weight / total)
+        return importance
 
     # ------------------------------------------------------------------
     # matching
     # ------------------------------------------------------------------
-    def _merge_round(self, x: Tensor, size: Tensor, metric: Tensor,
-                     importance: Tensor, time_step: Tensor,
-                     protected: Tensor, r: int) -> Tuple[Tensor, ...]:
+    def _merge_round(self, x: Tensor, size: Optional[Tensor], metric: Tensor,
+                     importance: Tensor, time_step: Optional[Tensor], r: int,
+                     last: bool) -> Tuple[Optional[Tensor], ...]:
         """Remove ``r`` tokens by one bipartite matching.
 
-        Returns the merged ``x``, ``size``, ``metric``, ``importance``,
-        ``time_step``, ``protected`` and the ``[B, n]`` index.
+        The protected tokens are the first ``num_protected``: they never
+        merge and the output keeps the input order, so they stay first.
+
+        Args:
+            x, size, metric, importance: ``[B, n, C]``, ``[B, n]`` (or
+                ``None``: all ones), ``[B, n, d]``, ``[B, n]`` of the tokens.
+            time_step (Tensor, optional): ``[B, n]`` time steps, only with a
+                ``temporal_window``.
+            r (int): Tokens to remove.
+            last (bool): No round follows: the merged metric, importance
+                and time steps, which only a next round reads, are skipped
+                (returned as ``None``).
+
+        Returns:
+            tuple: merged ``x``, ``size``, ``metric``, ``importance``,
+            ``time_step`` and the ``[B, n]`` index.
         """
         B, n, _ = x.shape
-        device = x.device
-        positions = torch.arange(n, device=device)
-        parity = (positions % 2).to(importance.dtype)  # odd -> B, as ToMe
-        priority = parity + self.strength * importance  # [B, n]
-        priority = priority.masked_fill(protected, _PROTECTED)
-        num_b = min(n // 2, n - int(protected[0].sum()))
+        P = self.num_protected
+        positions, parity = _positions(n, x.device)
+        # Odd tokens -> B, as ToMe, unless importance outranks the pattern.
+        priority = torch.add(parity, importance, alpha=self.strength)
+        if P:
+            priority[:, :P] = _PROTECTED
+        num_b = min(n // 2, n - P)
         order = priority.argsort(dim=1, descending=True, stable=True)
         b_idx, a_idx = order[:, :num_b], order[:, num_b:]  # [B, nb], [B, na]
-
-        def take(t: Tensor, idx: Tensor) -> Tensor:
-            if t.dim() == 2:
-                return t.gather(1, idx)
-            return t.gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))
-
-        scores = self.similarity(take(metric, a_idx), take(metric, b_idx))
-        mask = self.scheduler.temporal_mask(
-            take(time_step, a_idx), take(time_step, b_idx))
-        if mask is not None:
-            scores = scores.masked_fill(~mask, -torch.inf)
+        ordered = gather_rows(metric, order)  # [B, n, d]: B set, then A
+        scores = self.similarity(ordered[:, num_b:], ordered[:, :num_b])
+        if time_step is not None:
+            steps = time_step.gather(1, order)  # [B, n]
+            allowed = self.scheduler.temporal_mask(steps[:, num_b:],
+                                                   steps[:, :num_b])
+            scores = scores.masked_fill(~allowed, -torch.inf)
         node_max, node_idx = scores.max(dim=-1)  # [B, na]
-        rank = node_max - self.strength * take(importance, a_idx)
-        rank = rank.masked_fill(take(protected, a_idx) | node_max.isneginf(),
-                                -torch.inf)
-        edge = rank.argsort(dim=-1, descending=True)  # [B, na]
-        src = edge[:, :r]  # [B, r], A-local
+        if r < a_idx.shape[1]:
+            rank = torch.sub(node_max, importance.gather(1, a_idx),
+                             alpha=self.strength)  # [B, na]
+            if P:
+                rank = rank.masked_fill(a_idx < P, -torch.inf)
+            if time_step is not None:
+                rank = rank.masked_fill(node_max.isneginf(), -torch.inf)
+            edge = rank.argsort(dim=-1, descending=True)  # [B, na]
+            src = edge[:, :r]  # [B, r], A-local
+            a_idx, node_idx = a_idx.gather(1, src), node_idx.gather(1, src)
+        # (Else every A token merges, in whatever order: no ranking.)
         # Every token points at the token that represents it afterwards.
-        rep = positions.expand(B, n).clone()  # [B, n]
-        dst = b_idx.gather(1, node_idx.gather(1, src))  # [B, r]
-        rep.scatter_(1, a_idx.gather(1, src), dst)
+        rep = positions.repeat(B, 1)  # [B, n]
+        rep.scatter_(1, a_idx, b_idx.gather(1, node_idx))
         survivor = rep == positions  # [B, n], n - r per row
-        slot = survivor.long().cumsum(1) - 1  # [B, n]
-        index = slot.gather(1, rep)  # [B, n]
+        index = (survivor.cumsum(1) - 1).gather(1, rep)  # [B, n] slots
         num_slots = n - r
-        x, new_size = merge_tokens(x, size, index, num_slots)
+        merged, new_size = merge_tokens(x, size, index, num_slots)
+        if last:
+            return merged, new_size, None, None, None, index
         metric, _ = merge_tokens(metric, size, index, num_slots)
-        importance = importance.new_zeros(B, num_slots).scatter_reduce(
+        importance = importance.new_zeros(B, num_slots).scatter_reduce_(
             1, index, importance, 'amax', include_self=False)
-        time_step = time_step[survivor].view(B, num_slots)
-        protected = protected[survivor].view(B, num_slots)
-        return x, new_size, metric, importance, time_step, protected, index
+        if time_step is not None:
+            time_step = time_step[survivor].view(B, num_slots)
+        return merged, new_size, metric, importance, time_step, index
 
     def forward(self,
                 x: Tensor,
@@ -411,40 +453,41 @@ class AdaptiveTokenMerger(nn.Module):
         elif keep < max(P, 1):
             raise ValueError(f'keep={keep} must be >= 1 and >= '
                              f'num_protected_tokens={P}')
-        if size is None:
-            size = x.new_ones(B, N, dtype=torch.float32)
-        index = torch.arange(N, device=x.device).expand(B, N)  # [B, N]
         if keep >= N:
+            index = torch.arange(N, device=x.device).expand(B, N)  # [B, N]
+            if size is None:
+                size = x.new_ones(B, N, dtype=torch.float32)
             return MergeInfo(x=x, size=size, index=index, shape=shape,
                              cues=cues)
 
         if cues is None and frames is not None and shape is not None:
-            cues = {
-                name: F.pad(cue, (P, 0))  # protected tokens: no cue
-                for name, cue in self.frame_cues(frames, shape).items()
-            }  # [B, N] each
+            cues = self.frame_cues(frames, shape)  # [B, N - P] each
+            if P:  # protected tokens: no cue
+                cues = {name: F.pad(cue, (P, 0)) for name, cue in cues.items()}
         keys = attn if attn is not None and attn.dim() == 3 else None
         metric = keys if self.use_keys and keys is not None else x
-        cue_importance = self.importance(
-            x[:, P:], None if keys is None else keys[:, P:],
-            {name: cue[:, P:] for name, cue in (cues or {}).items()})
-        importance = x.new_zeros(B, N, dtype=torch.float32)
-        if cue_importance is not None:
-            importance[:, P:] = cue_importance
-        protected = torch.zeros(B, N, dtype=torch.bool, device=x.device)
-        protected[:, :P] = True
-        if shape is not None:
-            frame_of = torch.arange(shape[0], device=x.device)
-            time_step = torch.cat([
-                torch.zeros(P, dtype=torch.long, device=x.device),
-                frame_of.repeat_interleave(shape[1] * shape[2])
-            ]).expand(B, N)  # [B, N]
-        else:
+
+        def unprotected(t: Tensor) -> Tensor:
+            return t[:, P:] if P else t
+
+        importance = self.importance(
+            unprotected(x), None if keys is None else unprotected(keys),
+            {name: unprotected(cue) for name, cue in (cues or {}).items()})
+        if importance is None:
+            importance = x.new_zeros(B, N - P, dtype=torch.float32)
+        if P:
+            importance = F.pad(importance, (P, 0))  # [B, N]
+        time_step = None
+        if self.scheduler.temporal_window is not None:
             time_step = torch.zeros(B, N, dtype=torch.long, device=x.device)
+            if shape is not None:
+                time_step[:, P:] = torch.arange(
+                    shape[0], device=x.device).repeat_interleave(
+                        shape[1] * shape[2])  # [B, N]
 
         with self._scope('matching', x.device):
             metric = metric.detach()
-            in_size, n = size, N
+            in_size, n, index = size, N, None
             # Each round removes at least one token, so N rounds always
             # suffice; usually one or two do.
             for _ in range(N):
@@ -452,10 +495,10 @@ class AdaptiveTokenMerger(nn.Module):
                 r = min(n - keep, movable)
                 if r <= 0:
                     break
-                x, size, metric, importance, time_step, protected, step = \
+                x, size, metric, importance, time_step, step = \
                     self._merge_round(x, size, metric, importance, time_step,
-                                      protected, r)
-                index = compose(index, step)
+                                      r, last=n - r == keep)
+                index = step if index is None else compose(index, step)
                 n -= r
             if n != keep:
                 raise RuntimeError(
@@ -463,12 +506,13 @@ class AdaptiveTokenMerger(nn.Module):
                     f'{P} protected tokens (stopped at {n})')
             if cues:
                 # Size-weighted, like the tokens: a merged token's motion is
-                # the mean motion of the tubelets it stands for.
-                names = list(cues)
-                merged, _ = merge_tokens(
-                    torch.stack([cues[k] for k in names], dim=-1), in_size,
-                    index, keep)  # [B, K, num_cues]
-                cues = {k: merged[..., i] for i, k in enumerate(names)}
+                # the mean motion of the tubelets it stands for (the merged
+                # sizes are the sums of the input sizes).
+                stacked = torch.stack(list(cues.values()), -1)  # [B, N, S]
+                if in_size is not None:
+                    stacked = stacked * in_size.unsqueeze(-1)
+                merged = sum_tokens(stacked, index, keep) / size.unsqueeze(-1)
+                cues = dict(zip(cues, merged.unbind(-1)))  # [B, K] each
         return MergeInfo(x=x, size=size, index=index, shape=None, cues=cues)
 
     def extra_repr(self) -> str:

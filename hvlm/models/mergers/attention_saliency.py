@@ -1,9 +1,9 @@
 """Saliency from what the encoder's attention already computed."""
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import MERGERS
+from .token_similarity import unit_vectors
 
 
 @MERGERS.register_module()
@@ -30,8 +30,8 @@ class AttentionSaliency(nn.Module):
         if attn.dim() == 4:
             return attn.float().mean(dim=(1, 2))  # [B, N]
         if attn.dim() == 3:
-            keys = F.normalize(attn.float(), dim=-1)  # [B, N, d]
-            centre = F.normalize(keys.mean(1, keepdim=True), dim=-1)
-            return (1 - (keys * centre).sum(-1)).clamp_min(0)  # [B, N]
+            keys = unit_vectors(attn.float())  # [B, N, d]
+            centre = unit_vectors(keys.mean(1, keepdim=True))  # [B, 1, d]
+            return (1 - (keys * centre).sum(-1)).clamp_min_(0)  # [B, N]
         raise ValueError('AttentionSaliency expects weights [B, heads, N, N] '
                          f'or keys [B, N, d], got {tuple(attn.shape)}')

@@ -1,5 +1,7 @@
 """Dense optical flow from a local matching cost volume, in torch."""
-from typing import Optional
+import math
+from functools import lru_cache
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -7,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.registry import MERGERS
+from .grid_maps import window_mean_matrix
 
 
 @MERGERS.register_module()
@@ -96,59 +99,105 @@ class DenseOpticalFlow(nn.Module):
                              'integer')
         if stride < 1:
             raise ValueError(f'stride={stride} must be >= 1')
-        r = w // 2
-        offsets = self.window_offsets(w, frames.device)  # [2, w*w]
+        r, K = w // 2, w * w
         # Standardise per clip so that temperature and smoothness mean the
-        # same for raw pixels, normalised pixels or features.
-        frames = frames.float()
-        mean = frames.mean(dim=(1, 2, 3, 4), keepdim=True)
-        std = frames.std(dim=(1, 2, 3, 4), keepdim=True)
-        frames = (frames - mean) / std.clamp_min(1e-6)  # [B, C, T, H, W]
-        first = torch.arange(0, T - 1, stride, device=frames.device)
-        P = first.numel()
-        src = frames[:, :, first].transpose(1, 2).reshape(-1, C, H, W)
-        dst = frames[:, :, first + 1].transpose(1, 2).reshape(-1, C, H, W)
-        # [B*P, C, H, W] each
-        # Tensor.unfold gives every window as a view (no im2col copy, which
-        # is slow on CPU for a 15 x 15 window).
-        windows = F.pad(dst, (r, r, r, r)).unfold(2, w, 1).unfold(3, w, 1)
-        # [B*P, C, H, W, w, w]
-        if C == 1:  # grey frames: no channel reduction over a strided view
-            cost = (windows[:, 0] - src[:, 0, ..., None, None]).square()
-        else:
-            cost = (windows - src[..., None, None]).square().mean(1)
-        # [B*P, H, W, w, w] -> [B*P, H, W, w*w]: displacements innermost,
-        # so the softmax and the weighted sum below run on contiguous rows.
-        cost = cost.reshape(-1, H, W, w * w)
+        # same for raw pixels, normalised pixels or features (two passes:
+        # torch.std is 5x slower on these small clips).
+        clip = frames.float().reshape(B, -1)  # [B, C*T*H*W]
+        clip = clip - clip.mean(1, keepdim=True)
+        std = torch.linalg.vector_norm(clip, dim=1, keepdim=True)
+        std = std * (clip.shape[1] - 1)**-0.5
+        frames = (clip / std.clamp_min(1e-6)).view(B, C, T, H, W)
+        src = frames[:, :, 0:T - 1:stride]  # [B, C, P, H, W]
+        dst = frames[:, :, 1::stride]  # [B, C, P, H, W]
+        P = src.shape[2]
+        N = B * P
+        # Every window of the next frame is a strided view of it (no im2col
+        # copy). The squared differences go to one contiguous volume laid
+        # out [H, w, w, B, P, C, W]: rows outermost, so that both box passes
+        # below are single matrix products, then the displacements, so that
+        # the reductions over them run over contiguous planes (10x faster on
+        # CPU than over rows of w * w values).
+        windows = F.pad(dst, (r, r, r, r)).unfold(3, w, 1).unfold(4, w, 1)
+        layout = (3, 5, 6, 0, 2, 1, 4)  # [B, C, P, H, W, w, w] -> above
+        cost = src[..., None, None].expand(windows.shape).permute(
+            layout).contiguous()
+        cost = cost.sub_(windows.permute(layout)).square_()
+        if C > 1:
+            cost = cost.mean(5)
         # A single pixel matches many displacements by chance, so costs are
-        # averaged over a patch (block matching). The permuted view is
-        # channels-last, which avg_pool2d keeps (10x faster than NCHW here).
-        if self.patch_size > 1:
-            cost = F.avg_pool2d(
-                cost.permute(0, 3, 1, 2),
-                self.patch_size,
-                stride=1,
-                padding=self.patch_size // 2,
-                count_include_pad=False).permute(0, 2, 3, 1)
-        # Displacements that leave the frame are impossible, not free.
-        outside = F.pad(frames.new_zeros(H, W), (r, r, r, r),
-                        value=1.).unfold(0, w, 1).unfold(1, w, 1).reshape(
-                            H, W, w * w).bool()  # [H, W, w*w]
-        prior = offsets.square().sum(0)  # [w*w]
-        cost = cost + (self.smoothness * prior).masked_fill(
-            outside, torch.inf)
-        # Logits relative to the best match, floored at -80: exp() of the
-        # far worse matches would otherwise be denormal floats, which made
-        # the softmax and the weighted sum 5-10x slower on CPU; e^-80 is
-        # 1e-35 of the best match's weight, so the flow does not change.
-        best = cost.amin(-1, keepdim=True)
-        logits = torch.sub(best, cost).div_(self.temperature).clamp_(min=-80.)
-        logits = logits.masked_fill(outside, -torch.inf)
-        weight = torch.softmax(logits, dim=-1)  # [B*P, H, W, w*w]
-        flow = weight @ offsets.t()  # [B*P, H, W, 2]
-        flow = flow.view(B, P, H, W, 2).permute(0, 4, 1, 2, 3)
-        return flow  # [B, 2, P, H, W]
+        # averaged over a patch (block matching; at the borders over the
+        # pixels inside). The box is separable: one small averaging matrix
+        # per side, the second also carrying -1 / temperature, so the result
+        # is the logit up to the prior.
+        k = self.patch_size // 2
+        logits = torch.mm(_patch_mean_matrix(H, k, 1., cost),
+                          cost.view(H, K * N * W))  # [H, K*N*W]
+        logits = torch.mm(
+            logits.view(H * K * N, W),
+            _patch_mean_matrix(W, k, -1 / self.temperature, cost).t())
+        # The |d|^2 prior, and -inf for displacements that leave the frame:
+        # impossible, not free.
+        offsets, prior = _displacement_terms(
+            w, H, W, self.smoothness / self.temperature, frames.device)
+        logits = logits.view(H, K, N, W).add_(prior)  # [H, K, N, W]
+        # Relative to the best match and floored at -60: exp() of the far
+        # worse (and of the impossible) matches would otherwise underflow,
+        # which CPU exp() handles 20-100x slower than normal numbers, and
+        # weights near the float32 minimum leave denormal partial sums in
+        # the weighted sums below (10x slower). e^-60 is 1e-26 of the best
+        # match's weight, far below float32 resolution: the flow does not
+        # change.
+        logits = logits - logits.amax(1, keepdim=True)
+        weight = logits.clamp_(min=-60.).exp_()  # [H, K, N, W]
+        # Soft-argmin: one product gives the weighted sums of dx, dy and of
+        # the weights (the softmax normaliser).
+        sums = torch.bmm(offsets.expand(H, 3, K),
+                         weight.view(H, K, N * W))  # [H, 3, N*W]
+        flow = sums[:, :2] / sums[:, 2:]  # [H, 2, N*W]
+        return flow.view(H, 2, B, P, W).permute(2, 1, 3, 0, 4)
 
     def extra_repr(self) -> str:
         return (f'window_size={self.window_size}, '
                 f'temperature={self.temperature}')
+
+
+def _patch_mean_matrix(size: int, radius: int, scale: float,
+                       like: Tensor) -> Tensor:
+    """``[size, size]`` matrix averaging each position's neighbours within
+    ``radius`` that lie inside ``0 .. size - 1`` (``avg_pool`` with
+    ``count_include_pad=False`` along one side), times ``scale``."""
+    starts = tuple(max(i - radius, 0) for i in range(size))
+    ends = tuple(min(i + radius + 1, size) for i in range(size))
+    return window_mean_matrix(starts, ends, size, scale, like.device,
+                              like.dtype)
+
+
+@lru_cache(maxsize=16)
+def _displacement_terms(window_size: int, height: int, width: int,
+                        prior_weight: float,
+                        device: torch.device) -> Tuple[Tensor, Tensor]:
+    """What the flow adds to and reads from its cost volume, fixed by the
+    geometry, so cached.
+
+    Returns:
+        tuple: ``[3, w*w]`` rows ``dx``, ``dy`` and ones (the soft-argmin's
+        weighted sums and normaliser in one product), and the ``[H, w*w, 1,
+        W]`` log-prior ``-prior_weight * |d|^2``, ``-inf`` where ``p + d``
+        leaves the frame (laid out like the flow's cost volume).
+    """
+    with torch.inference_mode(False):
+        r = window_size // 2
+        offsets = DenseOpticalFlow.window_offsets(window_size, device)
+        steps = torch.arange(-r, r + 1, device=device)
+        inside_y = (steps[:, None] + torch.arange(height, device=device))
+        inside_x = (steps[:, None] + torch.arange(width, device=device))
+        inside_y = (inside_y >= 0) & (inside_y < height)  # [w, H]
+        inside_x = (inside_x >= 0) & (inside_x < width)  # [w, W]
+        inside = inside_y[:, None, :, None] & inside_x[None, :, None, :]
+        prior = (-prior_weight * offsets.square().sum(0)).view(-1, 1, 1)
+        prior = prior.masked_fill(
+            ~inside.reshape(-1, height, width), -math.inf)  # [w*w, H, W]
+        ones = offsets.new_ones(1, offsets.shape[1])
+        return torch.cat([offsets, ones]), prior.transpose(0, 1).unsqueeze(
+            2).contiguous()  # [3, w*w], [H, w*w, 1, W]

@@ -65,9 +65,10 @@ class MultiSaliencyFusion(nn.Module):
         if not present:
             raise ValueError(f'no saliency map given; expected any of '
                              f'{self.names}')
-        weights = self.source_weights()[present]
+        weights = self.source_weights()
+        if len(present) < len(self.names):
+            weights = weights[present]
         weights = weights / weights.sum()
-        stacked = torch.stack(
-            [normalize_per_clip(maps[self.names[i]].float())
-             for i in present], dim=-1)  # [B, N, S]
-        return stacked @ weights  # [B, N]
+        stacked = torch.stack([maps[self.names[i]] for i in present],
+                              dim=-1).float()  # [B, N, S]
+        return normalize_per_clip(stacked) @ weights  # [B, N]

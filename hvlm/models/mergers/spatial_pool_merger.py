@@ -76,8 +76,6 @@ class SpatialPoolMerger(nn.Module):
         if T * H * W != N:
             raise ValueError(f'shape={tuple(shape)} has {T * H * W} '
                              f'positions but x has N={N} tokens')
-        if size is None:
-            size = x.new_ones(B, N)
         index, out_shape = self.slot_index(tuple(shape), x.device)
         index = index.expand(B, N)  # [B, N]
         num_slots = out_shape[0] * out_shape[1] * out_shape[2]

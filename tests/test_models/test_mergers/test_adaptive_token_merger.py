@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hvlm.models.mergers import MergeInfo, unmerge
 from hvlm.registry import MERGERS
@@ -145,6 +146,108 @@ def test_frame_cues_are_read_once():
     assert torch.equal(own.index, given.index)
     merger.set_cues(motion=False, saliency=False)
     assert merger.frame_cues(frames, (4, 6, 6)) == {}
+
+
+def test_frame_cues_match_their_definition():
+    """Motion, edges and colour: each cue module on the downsampled frames,
+    averaged over each tubelet by adaptive pooling (motion then scaled to
+    [0, 1] per clip), whatever the frame and grid sizes."""
+    torch.manual_seed(0)
+    merger = build(0.5)
+    for frames, grid in ((torch.rand(2, 3, 8, 24, 24), (4, 6, 6)),
+                         (torch.rand(2, 3, 6, 40, 56), (3, 5, 7))):
+        small = F.adaptive_avg_pool3d(
+            frames, (frames.shape[2], grid[1] * 2, grid[2] * 2))
+        grey = small.mean(1, keepdim=True)
+        radius = math.ceil(7 * small.shape[-1] / frames.shape[-1])
+        stride = math.ceil(frames.shape[2] / grid[0])
+        speed, _ = merger.magnitude(
+            merger.flow(grey, window_size=2 * radius + 1, stride=stride))
+
+        def pooled(cue):
+            return F.adaptive_avg_pool3d(cue.unsqueeze(1), grid).flatten(1)
+
+        motion = pooled(speed)
+        want = dict(motion=motion / motion.amax(1, keepdim=True),
+                    edge=pooled(merger.edge(small)),
+                    color=pooled(merger.color(small)))
+        got = merger.frame_cues(frames, grid)
+        assert list(got) == ['motion', 'edge', 'color']
+        for name in want:
+            torch.testing.assert_close(got[name], want[name])
+
+
+def adaptive_reference(x, metric, size, importance, keep, strength,
+                       protected=0):
+    """The matching written from the docstrings, one clip and one round at
+    a time: odd tokens and the most important ones form B (a stable sort
+    of ``parity + strength * importance``; protected tokens last), every A
+    token links to its most similar B token (cosine, first maximum), the
+    ``r`` A tokens with the highest ``similarity - strength * importance``
+    merge into their partners (size-weighted means; importance: the
+    maximum), and rounds repeat until ``keep`` tokens are left. Returns
+    every input token's merged value and merged size."""
+    B, N, C = x.shape
+    values, sizes = torch.empty(B, N, C), torch.empty(B, N)
+    for b in range(B):
+        tokens, met, sz, imp = x[b], metric[b], size[b], importance[b]
+        members = [[i] for i in range(N)]  # original tokens per token
+        while len(members) > keep:
+            n = len(members)
+            num_b = min(n // 2, n - protected)
+            r = min(n - keep, n - protected - num_b)
+            priority = (torch.arange(n) % 2).float() + strength * imp
+            priority[:protected] = -1e4
+            order = sorted(range(n), key=lambda i: -priority[i].item())
+            b_set, a_set = order[:num_b], order[num_b:]
+            unit = met / met.norm(dim=-1, keepdim=True)
+            partner, rank = {}, {}
+            for a in a_set:
+                best = int((unit[b_set] @ unit[a]).argmax())
+                partner[a] = b_set[best]
+                rank[a] = -math.inf if a < protected else (
+                    unit[b_set[best]] @ unit[a] - strength * imp[a]).item()
+            rep = list(range(n))
+            for a in sorted(a_set, key=lambda a: -rank[a])[:r]:
+                rep[a] = partner[a]
+            groups = [[i for i in range(n) if rep[i] == s] for s in range(n)
+                      if rep[s] == s]
+            weight = [sz[g] for g in groups]
+            tokens = torch.stack([(tokens[g] * w[:, None]).sum(0) / w.sum()
+                                  for g, w in zip(groups, weight)])
+            met = torch.stack([(met[g] * w[:, None]).sum(0) / w.sum()
+                               for g, w in zip(groups, weight)])
+            imp = torch.stack([imp[g].max() for g in groups])
+            sz = torch.stack([w.sum() for w in weight])
+            members = [sum((members[i] for i in g), []) for g in groups]
+        for k, group in enumerate(members):
+            values[b, group] = tokens[k]
+            sizes[b, group] = sz[k]
+    return values, sizes
+
+
+@pytest.mark.parametrize('N, keep, protected, with_size', [
+    (64, 32, 0, False),  # every A token merges (no ranking needed)
+    (64, 44, 0, True),  # the best-ranked A tokens merge
+    (64, 12, 0, True),  # three rounds
+    (66, 30, 2, True),  # protected tokens, two rounds
+])
+def test_matching_matches_its_definition(N, keep, protected, with_size):
+    """Given the importance, the merge is the documented matching."""
+    torch.manual_seed(0)
+    merger = build(0.5, num_protected_tokens=protected)
+    x, keys = torch.randn(2, N, 8), torch.randn(2, N, 5)
+    size = torch.randint(1, 4, (2, N)).float() if with_size else None
+    importance = torch.rand(2, N - protected)
+    merger.importance = lambda *args: importance
+    info = merger(x, shape=None, size=size, attn=keys, keep=keep)
+    assert info.x.shape == (2, keep, 8)
+    want_x, want_size = adaptive_reference(
+        x, keys, torch.ones(2, N) if size is None else size,
+        F.pad(importance, (protected, 0)), keep, merger.strength, protected)
+    torch.testing.assert_close(unmerge(info.x, info.index), want_x)
+    torch.testing.assert_close(
+        unmerge(info.size[..., None], info.index)[..., 0], want_size)
 
 
 def test_plan_follows_the_ratio():

@@ -2,8 +2,10 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
+from hvlm.models.mergers.grid_maps import downsample_frames, pool_to_grid
 from hvlm.registry import MERGERS
 
 
@@ -54,22 +56,31 @@ def reference_flow(frames, window_size, temperature, smoothness, patch):
     return torch.einsum('thwk,kc->cthw', weight, d)[None]  # [1, 2, T-1, H, W]
 
 
-@pytest.mark.parametrize('channels', [1, 3])
-def test_flow_matches_its_definition_with_gradients(channels):
+@pytest.mark.parametrize('channels, window, patch, temperature, atol', [
+    (1, 5, 3, 0.5, 1e-5),
+    (3, 5, 3, 0.5, 1e-5),
+    (2, 7, 5, 0.5, 1e-5),
+    (1, 3, 1, 0.5, 1e-5),
+    # the merger's temperature: logits in the hundreds and gradients 25x
+    # larger, so float32 rounding is 10x larger too
+    (1, 5, 3, 0.02, 1e-4),
+])
+def test_flow_matches_its_definition_with_gradients(channels, window, patch,
+                                                    temperature, atol):
     torch.manual_seed(0)
     clip = torch.rand(1, channels, 3, 9, 11, dtype=torch.float64)
     clip[:, :, 1:] = torch.roll(clip[:, :, :-1], shifts=(1, -1), dims=(3, 4))
     clip.requires_grad_(True)
     flow = MERGERS.build(
-        dict(type='DenseOpticalFlow', window_size=5, temperature=0.5,
-             smoothness=0.03, patch_size=3))
+        dict(type='DenseOpticalFlow', window_size=window,
+             temperature=temperature, smoothness=0.03, patch_size=patch))
     got = flow(clip)
-    want = reference_flow(clip, 5, 0.5, 0.03, 3)
-    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
+    want = reference_flow(clip, window, temperature, 0.03, patch)
+    torch.testing.assert_close(got, want.float(), atol=atol, rtol=atol)
     g = torch.randn_like(want)
     grad_got, = torch.autograd.grad(got, clip, g.float())
     grad_want, = torch.autograd.grad(want, clip, g)
-    torch.testing.assert_close(grad_got.double(), grad_want, atol=1e-4,
+    torch.testing.assert_close(grad_got.double(), grad_want, atol=10 * atol,
                                rtol=1e-4)
 
 
@@ -89,6 +100,19 @@ def test_motion_magnitude_matches_definition():
     slow, _ = MERGERS.build(dict(type='MotionMagnitude', min_motion=10.))(
         flow * 1e-3)
     assert slow.max() < 0.01  # a near-static clip stays near zero
+
+
+def test_speed_is_the_magnitude_even_for_tiny_flows():
+    """Symmetric matches cancel to flows of ~1e-30 px; their speed is still
+    sqrt(dx^2 + dy^2 + 1e-12), as for any other flow."""
+    torch.manual_seed(0)
+    flow = torch.randn(2, 2, 3, 4, 5)
+    flow[:, :, 0] *= 1e-30
+    flow[0, 0, 1, 0, 0] = 2e-10  # just above the zeroed range
+    magnitude = MERGERS.build(dict(type='MotionMagnitude', normalize=False))
+    want = (flow.double().square().sum(1) + 1e-12).sqrt().float()
+    torch.testing.assert_close(magnitude.speed(flow), want, atol=0, rtol=1e-6)
+    torch.testing.assert_close(magnitude(flow)[0], want, atol=0, rtol=1e-6)
 
 
 def test_motion_budget_bounds_and_mean():
@@ -116,6 +140,46 @@ def test_edge_and_color_saliency():
     expected = (torch.tensor([1., 0, 0]) - mean).norm()
     torch.testing.assert_close(color[0, 0, 1, 1], expected)
     torch.testing.assert_close(color[0, 0, 0, 0], mean.norm())
+
+
+def sobel_reference(frames):
+    """Sobel responses of the grey frames by conv2d, replicate padding."""
+    B, _, T, H, W = frames.shape
+    grey = frames.mean(1).reshape(B * T, 1, H, W)
+    sobel = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]])
+    kernels = torch.stack([sobel, sobel.t()]).unsqueeze(1) / 8
+    grad = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode='replicate'), kernels)
+    return grad.square().sum(1).add(1e-12).sqrt().view(B, T, H, W)
+
+
+@pytest.mark.parametrize('size', [(16, 16), (5, 9), (1, 1), (2, 7)])
+def test_edge_saliency_matches_sobel_convolution(size):
+    torch.manual_seed(0)
+    frames = torch.rand(2, 3, 4, *size)
+    torch.testing.assert_close(
+        MERGERS.build(dict(type='EdgeSaliency'))(frames),
+        sobel_reference(frames))
+
+
+@pytest.mark.parametrize('frame_size, grid', [
+    ((64, 64), (4, 8, 8)),
+    ((40, 56), (3, 5, 7)),
+    ((50, 37), (2, 3, 5)),  # windows of adaptive pooling that overlap
+])
+def test_cue_pooling_matches_adaptive_avg_pool(frame_size, grid):
+    torch.manual_seed(0)
+    frames = torch.randn(2, 3, 6, *frame_size)
+    small = downsample_frames(frames, grid, 2)
+    torch.testing.assert_close(
+        small,
+        F.adaptive_avg_pool3d(frames, (6, grid[1] * 2, grid[2] * 2)))
+    # maps with different frame counts, pooled one by one or together
+    maps = [torch.rand(2, t, *small.shape[-2:]) for t in (grid[0], 6, 5)]
+    together = pool_to_grid(maps, grid)  # [B, S, N]
+    for i, cue in enumerate(maps):
+        want = F.adaptive_avg_pool3d(cue.unsqueeze(1), grid).flatten(1)
+        torch.testing.assert_close(pool_to_grid(cue, grid), want)
+        torch.testing.assert_close(together[:, i], want)
 
 
 def test_attention_saliency_from_weights_and_keys():
