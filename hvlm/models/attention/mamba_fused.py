@@ -12,16 +12,16 @@ and the scan's start state of every block -- and recomputes the rest in the
 backward pass, one chunk of tokens at a time. Every ``[chunk, D_inner]``
 intermediate lives in a buffer that all chunks reuse (:class:`_Workspace`),
 written by ops with ``out=`` or in place. The matmuls run on chunks of
-up to :data:`CHUNK` tokens, large enough for efficient GEMMs (fewer at
-short sequences, where the buffers would dominate the peak memory: see
-:func:`_chunk_size`); the scan runs on
-blocks of ``block_size`` tokens inside each chunk (see
-:mod:`.selective_scan`).
+up to :data:`CHUNK` tokens per thread, large enough for efficient GEMMs
+(fewer at short sequences, where the buffers would dominate the peak
+memory: see :func:`_chunk_size`); the scan runs on blocks of
+``block_size`` tokens inside each chunk, several of them per step (see
+:func:`_scan_block_size` and :mod:`.selective_scan`).
 
 The computation is exactly the reference one (the same ops in float32,
-only grouped differently, so results agree to rounding); ``tests/test_models/test_attention/
-test_mamba_layer.py`` checks outputs and gradients against the unfused
-path and a float64 ``gradcheck``.
+only grouped differently, so results agree to rounding);
+``tests/test_models/test_attention/test_mamba_layer.py`` checks outputs
+and gradients against the unfused path and a float64 ``gradcheck``.
 """
 from typing import Optional, Tuple
 
@@ -32,12 +32,12 @@ from torch import Tensor
 from .selective_scan import (_scan_block_backward, _scan_block_forward,
                              _ScanBuffers)
 
-#: Most tokens per chunk for the matmuls and elementwise work: ``[CHUNK,
-#: D_inner]`` float32 is 1 MB at ``D_inner = 1024``.
+#: Most tokens per chunk and per thread for the matmuls and elementwise
+#: work: ``[CHUNK, D_inner]`` float32 is 1 MB at ``D_inner = 1024``.
 CHUNK = 256
 #: Fewest tokens per chunk (unless the sequence is shorter), and the
 #: sequence length is split into at least ``CHUNKS`` chunks up to
-#: :data:`CHUNK`: see :func:`_chunk_size`.
+#: :data:`CHUNK` per thread: see :func:`_chunk_size`.
 MIN_CHUNK = 32
 CHUNKS = 16
 
@@ -45,32 +45,80 @@ CHUNKS = 16
 def _chunk_size(L: int, T: int) -> int:
     """Tokens per chunk for a sequence of ``L`` with blocks of ``T``: whole
     blocks, at most ``L`` rounded up to a block and at most ``L /
-    CHUNKS`` above :data:`MIN_CHUNK`.
+    CHUNKS`` above :data:`MIN_CHUNK`, and :data:`CHUNK` per thread.
 
-    Why not always :data:`CHUNK`: the backward pass holds some sixteen
-    ``[chunk, D_inner]`` buffers (16 MB at ``CHUNK``), a fixed cost that
-    at 1k tokens was as large as the layer's ``[L, D_inner]`` activations
-    and put its peak memory at 2.7x SDPA's. A chunk of ``L / 16`` tokens
-    keeps the buffers to about one activation; long sequences, where the
-    larger GEMMs pay, still get whole chunks of :data:`CHUNK`.
+    Why not always the most: the backward pass holds some sixteen
+    ``[chunk, D_inner]`` buffers (16 MB at :data:`CHUNK`), a fixed cost
+    that at 1k tokens was as large as the layer's ``[L, D_inner]``
+    activations and put its peak memory at 2.7x SDPA's. A chunk of ``L /
+    16`` tokens keeps the buffers to about one activation; long sequences,
+    where the larger GEMMs pay, still get whole chunks. Why per thread:
+    ATen splits every op of a chunk across the threads, and each thread's
+    part stays as large as one thread's whole op; measured at 16k tokens
+    with two threads, chunks of 512 took 0.93x the time of chunks of 256.
     """
-    target = min(CHUNK, max(MIN_CHUNK, L // CHUNKS), L)
+    most = CHUNK * torch.get_num_threads()
+    target = min(most, max(MIN_CHUNK, L // CHUNKS), L)
     return T * max(1, target // T)
 
 
-def _causal_conv(padded: Tensor, weight: Tensor, bias: Optional[Tensor],
+#: Most blocks of ``block_size`` tokens per step of the scan and per
+#: thread: see :func:`_scan_block_size`.
+SCAN_SUBS = 2
+
+
+def _scan_block_size(chunk: int, sub: int) -> int:
+    """Tokens per step of the scan in a chunk of ``chunk`` tokens: up to
+    :data:`SCAN_SUBS` blocks of ``sub`` tokens (``block_size``, the
+    distance between the kept start states) per thread, at most a quarter
+    of the chunk.
+
+    Why several blocks. A step of the scan is some fifty ops over ``[T,
+    B, S, D_inner]`` besides the one in-place update per token; with
+    longer steps there are fewer ops, each large enough for ATen to split
+    across threads, and the backward pass recomputes the blocks' states
+    side by side from their kept starts (see
+    :func:`.selective_scan._sub_block_chains`), where a single block's
+    per-token update is too small to be split. Two blocks of 16 per
+    thread put a ``[32, 16, 1024]`` float32 share of each buffer, 2 MB,
+    in each thread's core, the size of its L2 cache here. Measured at 16k
+    tokens, forward and backward: with two threads, steps of 64 tokens
+    took 0.8x the time of steps of 16; with one, steps of 32 took about
+    the same (0.97x, within this machine's noise). Why at most a quarter of the chunk: the scan's four ``[T, S,
+    D_inner]`` buffers then hold no more than the chunk's sixteen
+    ``[chunk, D_inner]`` ones (``S = 16``), so short sequences, whose
+    chunks are short, keep their peak memory (one block at 1k tokens).
+    """
+    most = SCAN_SUBS * torch.get_num_threads()
+    return sub * max(1, min(most, chunk // (4 * sub)))
+
+
+def _causal_conv(padded: Tensor, taps: Tensor, bias: Optional[Tensor],
                  out: Optional[Tensor] = None) -> Tensor:
-    """``out[:, t] = bias + sum_k weight[:, k] * padded[:, t + k]``: ``K``
+    """``out[:, t] = bias + sum_k taps[k] * padded[:, t + k]``: ``K``
     multiply-adds over ``padded [B, K - 1 + L, D]``, no transposes to the
-    ``[B, D, L]`` layout of ``F.conv1d``; into ``out`` if given."""
-    K = weight.shape[1]
+    ``[B, D, L]`` layout of ``F.conv1d``; into ``out`` if given.
+
+    ``taps`` is the ``[D, K]`` kernel transposed to ``[K, D]``, contiguous
+    (see :func:`_conv_taps`)."""
+    K = taps.shape[0]
     L = padded.shape[1] - K + 1
-    out = torch.mul(padded[:, K - 1:], weight[:, K - 1], out=out)
+    out = torch.mul(padded[:, K - 1:], taps[K - 1], out=out)
     if bias is not None:
         out.add_(bias)
     for tap in range(K - 1):
-        out.addcmul_(padded[:, tap:tap + L], weight[:, tap])
+        out.addcmul_(padded[:, tap:tap + L], taps[tap])
     return out
+
+
+def _conv_taps(weight: Tensor) -> Tensor:
+    """The depthwise kernel ``[D, K]`` as contiguous rows ``[K, D]``.
+
+    Why: a column ``weight[:, k]`` has stride ``K``, and an elementwise op
+    whose broadcast operand is strided along the innermost dimension runs
+    ATen's scalar loop instead of the vectorised one: measured 4.8x slower
+    for a tap's multiply-add over ``[256, 1024]``."""
+    return weight.t().contiguous()
 
 
 def _time_major(t: Tensor) -> Tensor:
@@ -134,22 +182,26 @@ class _MambaInnerFn(torch.autograd.Function):
                 block_size: int) -> Tuple[Tensor, Tensor]:
         batch, L, Di = z.shape
         K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
-        T = max(1, min(block_size, L))
-        chunk = _chunk_size(L, T)
+        sub = max(1, min(block_size, L))
+        chunk = _chunk_size(L, sub)
+        T = _scan_block_size(chunk, sub)
         A_t = A.t().contiguous()  # [S, Di]
+        taps = _conv_taps(conv_w)
         # No scaled copy of the weight at scale 1 (the causal layer).
         w_out_t = (out_w if scale == 1 else out_w * scale).t()
         x_dbl = z.new_empty(batch, L, R + 2 * S)
         out = z.new_empty(batch, L, out_w.shape[0])
-        starts = z.new_empty((L + T - 1) // T, *h0.shape)  # [n, B, S, Di]
-        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=False)
+        # [n, B, S, Di]: the state before every block of sub tokens.
+        starts = z.new_empty((L + sub - 1) // sub, *h0.shape)
+        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=False,
+                            sub=sub)
         ws = _Workspace(z, batch, chunk, Di)
         y = z.new_empty(chunk, batch, Di)  # scan output, time-major
         h, block = h0, 0
         for c0 in range(0, L, chunk):
             part = slice(c0, min(c0 + chunk, L))
             n = part.stop - c0
-            u = F.silu(_causal_conv(padded[:, c0:part.stop + K - 1], conv_w,
+            u = F.silu(_causal_conv(padded[:, c0:part.stop + K - 1], taps,
                                     conv_b, out=ws('u', n)),
                        inplace=True)  # [B, n, Di]
             x_c = _mm_into(u, x_w.t(), x_dbl[:, part])  # [B, n, R + 2 S]
@@ -163,12 +215,14 @@ class _MambaInnerFn(torch.autograd.Function):
             B_t, C_t = _time_major(B), _time_major(C)
             delta_u = torch.mul(delta_t, u_t, out=ws('delta_u', n, True))
             for b0 in range(0, n, T):
-                sub = slice(b0, min(b0 + T, n))
+                blk = slice(b0, min(b0 + T, n))
+                subs = -(-(blk.stop - b0) // sub)
                 starts[block] = h  # a copy: h is a view of a reused buffer
-                h = _scan_block_forward(u_t[sub], delta_t[sub], A_t,
-                                        B_t[sub], C_t[sub], starts[block],
-                                        bufs, y[sub], delta_u[sub])
-                block += 1
+                h = _scan_block_forward(u_t[blk], delta_t[blk], A_t,
+                                        B_t[blk], C_t[blk], starts[block],
+                                        bufs, y[blk], delta_u[blk],
+                                        starts[block + 1:block + subs])
+                block += subs
             # (y + D u) silu(z), [B, n, Di], in delta_u's buffer: dead
             # after the scan.
             gated = torch.addcmul(y[:n].transpose(0, 1), u, skip,
@@ -178,17 +232,18 @@ class _MambaInnerFn(torch.autograd.Function):
             _mm_into(gated, w_out_t, out[:, part])
         ctx.save_for_backward(padded, z, conv_w, conv_b, x_w, dt_w, dt_b,
                               A, skip, out_w, size, x_dbl, starts)
-        ctx.scale, ctx.block_size, ctx.chunk = scale, T, chunk
+        ctx.scale, ctx.sizes = scale, (sub, T, chunk)
         return out, h.clone()
 
     @staticmethod
     def backward(ctx, d_out: Optional[Tensor], dh_last: Optional[Tensor]):
         (padded, z, conv_w, conv_b, x_w, dt_w, dt_b, A, skip, out_w, size,
          x_dbl, starts) = ctx.saved_tensors
-        scale, T, chunk = ctx.scale, ctx.block_size, ctx.chunk
+        scale, (sub, T, chunk) = ctx.scale, ctx.sizes
         batch, L, Di = z.shape
         K, S, R = conv_w.shape[1], A.shape[1], dt_w.shape[1]
         A_t = A.t().contiguous()
+        taps = _conv_taps(conv_w)
         # A scaled copy is a weight-sized buffer held through the
         # backward pass: none at scale 1 (the causal layer).
         w_out = out_w if scale == 1 else out_w * scale
@@ -207,7 +262,8 @@ class _MambaInnerFn(torch.autograd.Function):
         d_w_out = torch.zeros_like(out_w)
         d_size = None if size is None or not ctx.needs_input_grad[10] \
             else torch.empty_like(size)
-        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=True)
+        bufs = _ScanBuffers(z.new_empty(1, batch, Di), T, S, backward=True,
+                            sub=sub)
         # The chunk's buffers are the fixed part of the peak memory: a
         # buffer is reused as soon as what it holds is dead (noted where),
         # and results go straight into the outputs where they can.
@@ -220,7 +276,7 @@ class _MambaInnerFn(torch.autograd.Function):
             part = slice(c0, min(c0 + chunk, L))
             n = part.stop - c0
             window = padded[:, c0:part.stop + K - 1]  # [B, K - 1 + n, Di]
-            conv = _causal_conv(window, conv_w, conv_b, out=ws('u', n))
+            conv = _causal_conv(window, taps, conv_b, out=ws('u', n))
             sig_conv = torch.sigmoid(conv, out=ws('sig_conv', n))
             u = conv.mul_(sig_conv)  # the conv is not needed again
             size_c = None if size is None else size[:, part]
@@ -245,13 +301,14 @@ class _MambaInnerFn(torch.autograd.Function):
             B_t, C_t = _time_major(B), _time_major(C)
             delta_u = torch.mul(delta_t, u_t, out=ws('delta_u', n, True))
             for b0 in reversed(range(0, n, T)):
-                sub = slice(b0, min(b0 + T, n))
-                block -= 1
+                blk = slice(b0, min(b0 + T, n))
+                subs = -(-(blk.stop - b0) // sub)
+                block -= subs
                 carry = _scan_block_backward(
-                    u_t[sub], delta_t[sub], A_t, B_t[sub], C_t[sub],
-                    starts[block], dy_t[sub], carry, bufs, y[sub],
-                    du_t[sub], d_delta_t[sub], dB_t[sub], dC_t[sub],
-                    delta_u[sub])
+                    u_t[blk], delta_t[blk], A_t, B_t[blk], C_t[blk],
+                    starts[block:block + subs], dy_t[blk], carry, bufs,
+                    y[blk], du_t[blk], d_delta_t[blk], dB_t[blk],
+                    dC_t[blk], delta_u[blk])
             # delta_u is dead after the scan, and y once pre is formed.
             pre = torch.addcmul(y.transpose(0, 1), u, skip,
                                 out=ws('delta_u', n))  # [B, n, Di]
@@ -288,7 +345,7 @@ class _MambaInnerFn(torch.autograd.Function):
                 d_conv_b += d_c.sum((0, 1))
             d_window = d_padded[:, c0:part.stop + K - 1]
             for tap in range(K):
-                d_window[:, tap:tap + n].addcmul_(d_c, conv_w[:, tap])
+                d_window[:, tap:tap + n].addcmul_(d_c, taps[tap])
                 conv_acc[tap, :, :n].addcmul_(d_c, window[:, tap:tap + n])
         # The sums over the tokens of the accumulators, once.
         d_conv_w = conv_acc.sum((1, 2)).t().contiguous()

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from hvlm.registry import ATTENTIONS
 from . import selective_scan as _scan_module
-from .mamba_fused import mamba_inner
+from .mamba_fused import _causal_conv, _conv_taps, mamba_inner
 from .selective_scan import selective_scan
 
 
@@ -19,20 +19,6 @@ class MambaState(NamedTuple):
     next: the last ``d_conv - 1`` conv inputs and the SSM state."""
     conv: Tensor  # [B, D_inner, d_conv - 1]
     ssm: Tensor  # [B, D_inner, d_state], float32
-
-
-def _causal_conv(padded: Tensor, weight: Tensor,
-                 bias: Optional[Tensor]) -> Tensor:
-    """``out[:, t] = bias + sum_k weight[:, k] * padded[:, t + k]``: ``K``
-    in-place multiply-adds over ``padded [B, K - 1 + L, D]``."""
-    K = weight.shape[1]
-    L = padded.shape[1] - K + 1
-    out = torch.mul(padded[:, K - 1:], weight[:, K - 1])  # [B, L, D]
-    if bias is not None:
-        out.add_(bias)
-    for tap in range(K - 1):
-        out.addcmul_(padded[:, tap:tap + L], weight[:, tap])
-    return out
 
 
 class _CausalConvSiLU(torch.autograd.Function):
@@ -49,21 +35,22 @@ class _CausalConvSiLU(torch.autograd.Function):
     def forward(ctx, padded: Tensor, weight: Tensor,
                 bias: Optional[Tensor]) -> Tensor:
         ctx.save_for_backward(padded, weight, bias)
-        return F.silu(_causal_conv(padded, weight, bias))
+        return F.silu(_causal_conv(padded, _conv_taps(weight), bias))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         padded, weight, bias = ctx.saved_tensors
         K = weight.shape[1]
         L = padded.shape[1] - K + 1
-        conv = _causal_conv(padded, weight, bias)  # [B, L, D]
+        taps = _conv_taps(weight)  # [K, D]
+        conv = _causal_conv(padded, taps, bias)  # [B, L, D]
         sig = torch.sigmoid(conv)
         # silu'(c) = sig (1 + c (1 - sig)), formed in place in conv.
         grad = conv.mul_(1 - sig).add_(1).mul_(sig).mul_(grad)
         d_padded = torch.zeros_like(padded)
         d_weight = torch.empty_like(weight)
         for tap in range(K):
-            d_padded[:, tap:tap + L].addcmul_(grad, weight[:, tap])
+            d_padded[:, tap:tap + L].addcmul_(grad, taps[tap])
             d_weight[:, tap] = (grad * padded[:, tap:tap + L]).sum((0, 1))
         d_bias = None if bias is None else grad.sum((0, 1))
         return d_padded, d_weight, d_bias

@@ -16,14 +16,25 @@ and inputs ``delta B u`` (``[T, B, S, D]``, ``D`` innermost; 1 MB at
 ``T = 16``, ``D = 1024``, ``S = 16``) are formed with a couple of
 vectorised ops into buffers reused by every block, so they stay in a
 core's L2 cache; the recurrence then runs as one in-place ``h_t += a_t
-h_{t-1}`` per token on a ``[B, S, D]`` slice. That is the recurrence itself, in the input's
-precision, so it is exact where the decays underflow and needs no
-log-space rescaling. Only each block's start state is kept (``[L / T, B, S,
-D]``, ``S / T`` of an ``[L, D]`` activation); the backward pass (:class:`_SelectiveScanFn`) recomputes a block's
-states from it and runs the adjoint recurrence
-``g_t = dy_t C_t + exp(delta_{t+1} A) g_{t+1}`` backwards, from which every
-input gradient is a reduction over ``D`` or ``S``. Autograd never sees the
-``[L, D, S]`` intermediates, so training keeps ``O(L D)`` activations.
+h_{t-1}`` per token on a ``[B, S, D]`` slice. That is the recurrence
+itself, in the input's precision, so it is exact where the decays
+underflow and needs no log-space rescaling. Only each block's start state
+is kept (``[L / T, B, S, D]``, ``S / T`` of an ``[L, D]`` activation); the
+backward pass (:class:`_SelectiveScanFn`) recomputes a block's states from
+it and runs the adjoint recurrence ``g_t = dy_t C_t + exp(delta_{t+1} A)
+g_{t+1}`` backwards, from which every input gradient is a reduction over
+``D`` or ``S``. Autograd never sees the ``[L, D, S]`` intermediates, so
+training keeps ``O(L D)`` activations.
+
+Threads. The per-token update of one chain is ``B S D`` elements (16k at
+``D = 1024``), not more than the 32k below which ATen runs an
+elementwise op on one thread, and every token waits for the previous
+one: the forward and the adjoint recurrences are one op per token on one
+thread, and everything else is made of passes over whole blocks, which
+ATen splits. A block may also be taken as ``G`` sub-blocks of ``sub``
+tokens, each with its start state kept (see :class:`_ScanBuffers`): the
+backward pass then recomputes the sub-blocks' states side by side, one
+in-place update of ``[G, B, S, D]`` per token step, which ATen splits.
 """
 from typing import Optional, Tuple
 
@@ -56,7 +67,10 @@ def _block_states(u: Tensor,
         u, delta (Tensor): ``[T, B, D]`` (time-major).
         A_t (Tensor): ``[S, D]`` (``A`` transposed).
         B (Tensor): ``[T, B, S]``.
-        h0 (Tensor): ``[B, S, D]`` state before the block.
+        h0 (Tensor): ``[B, S, D]`` state before the block: one chain over
+            its ``T`` tokens. Or ``[G, B, S, D]``, the state before each of
+            its sub-blocks of ``bufs.sub`` tokens (the last may be short),
+            whose chains then run side by side.
         bufs (_ScanBuffers): Work buffers of at least ``T`` tokens.
         delta_u (Tensor, optional): ``delta * u`` if already formed.
 
@@ -70,10 +84,31 @@ def _block_states(u: Tensor,
     if delta_u is None:
         delta_u = delta * u
     torch.mul(B.unsqueeze(-1), delta_u.unsqueeze(-2), out=states)
+    if h0.dim() == 4:
+        _sub_block_chains(T, h0, bufs)
+        return decay, states
     h = h0
     for a_t, h_t in zip(bufs.decay_steps[:T], bufs.state_steps[:T]):
         h = h_t.addcmul_(a_t, h)  # h_t = a_t * h_{t-1} + x_t, in place
     return decay, states
+
+
+def _sub_block_chains(T: int, starts: Tensor, bufs: '_ScanBuffers') -> None:
+    """``h_t = a_t h_{t-1} + x_t`` in place in ``bufs.states`` for the first
+    ``T`` tokens, taken as sub-blocks of ``bufs.sub`` tokens that start
+    from ``starts [G, B, S, D]``: token step ``j`` of every sub-block in
+    one op (the last sub-block may be shorter and drops out early)."""
+    groups, sub = starts.shape[0], bufs.sub
+    last = T - (groups - 1) * sub  # tokens in the last sub-block
+    whole = groups == bufs.groups and last == sub
+    prev = starts
+    for j, (a_j, x_j) in enumerate(zip(bufs.decay_subs, bufs.state_subs)):
+        if not whole:
+            k = groups if j < last else groups - 1
+            if k == 0:
+                break
+            a_j, x_j, prev = a_j[:k], x_j[:k], prev[:k]
+        prev = x_j.addcmul_(a_j, prev)
 
 
 def _contract_s(C: Tensor, hs: Tensor, out: Tensor) -> Tensor:
@@ -96,17 +131,30 @@ class _ScanBuffers:
 
     The views that the blocks step through (per token, per state index)
     are made here once: making them anew for every block cost more than a
-    tenth of the scan's time, a block being some hundred small ops."""
+    tenth of the scan's time, a block being some hundred small ops.
 
-    def __init__(self, ref: Tensor, T: int, S: int, backward: bool):
+    ``sub`` (a divisor of ``T``; ``T`` if not given) is the length of the
+    sub-blocks whose start states the forward pass keeps: the backward
+    pass's buffers step through all of a block's sub-blocks at once (see
+    :func:`_sub_block_chains`)."""
+
+    def __init__(self, ref: Tensor, T: int, S: int, backward: bool,
+                 sub: Optional[int] = None):
         batch, D = ref.shape[1], ref.shape[2]
-        self.T = T
+        self.T, self.sub = T, sub or T
+        if T % self.sub:
+            raise ValueError(f'sub={sub} does not divide T={T}')
+        self.groups = T // self.sub
         self.decay = ref.new_empty(T, batch, S, D)
         self.states = torch.empty_like(self.decay)
         self.decay_steps = self.decay.unbind(0)
         self.state_steps = self.states.unbind(0)
         self.grads = self.grad_steps = self.carry = self.dA = None
         if backward:
+            # Token step j of every sub-block: [G, B, S, D] each.
+            self.decay_subs, self.state_subs = (
+                t.view(self.groups, self.sub, batch, S, D).unbind(1)
+                for t in (self.decay, self.states))
             self.grads = torch.empty_like(self.decay)
             self.grad_steps = self.grads.unbind(0)
             self.carry = ref.new_empty(batch, S, D)
@@ -142,11 +190,17 @@ def _scan_block_forward(u: Tensor,
                         h0: Tensor,
                         bufs: _ScanBuffers,
                         y: Tensor,
-                        delta_u: Optional[Tensor] = None) -> Tensor:
+                        delta_u: Optional[Tensor] = None,
+                        sub_starts: Optional[Tensor] = None) -> Tensor:
     """One block forward: writes ``y [T, B, D]`` (no skip, no gate) and
-    returns the last state ``[B, S, D]`` (a view of a buffer)."""
+    returns the last state ``[B, S, D]`` (a view of a buffer). The state
+    before each sub-block of ``bufs.sub`` tokens after the first is copied
+    into ``sub_starts [G - 1, B, S, D]`` if given."""
     _, hs = _block_states(u, delta, A_t, B, h0, bufs, delta_u)
     _contract_s(C, hs, y)
+    if sub_starts is not None and sub_starts.shape[0]:
+        sub = bufs.sub
+        sub_starts.copy_(hs[sub - 1:hs.shape[0] - 1:sub])
     return hs[-1]
 
 
@@ -155,46 +209,48 @@ def _scan_block_backward(u: Tensor, delta: Tensor, A_t: Tensor, B: Tensor,
                          bufs: _ScanBuffers, y: Tensor, du: Tensor,
                          d_delta: Tensor, dB: Tensor, dC: Tensor,
                          delta_u: Optional[Tensor] = None) -> Tensor:
-    """One block backward, from its start state ``h0`` and ``dy = dLoss /
-    dy [T, B, D]``. Recomputes the block's states, writes ``y`` (the
-    forward output, needed by the gate's gradient) and the gradients
-    ``du`` (scan part only), ``d_delta``, ``dB``, ``dC``; adds this
-    block's part of ``dA`` to ``bufs`` (see :meth:`_ScanBuffers.dA_t`).
-    ``carry`` is ``dLoss / dh`` at the block's end; returns it at the
-    block's start (in ``bufs.carry``)."""
+    """One block backward, from its start state ``h0`` (``[B, S, D]``, or
+    ``[G, B, S, D]`` for each sub-block: see :func:`_block_states`) and
+    ``dy = dLoss / dy [T, B, D]``. Recomputes the block's states, writes
+    ``y`` (the forward output, needed by the gate's gradient) and the
+    gradients ``du`` (scan part only), ``d_delta``, ``dB``, ``dC``; adds
+    this block's part of ``dA`` to ``bufs`` (see
+    :meth:`_ScanBuffers.dA_t`). ``carry`` is ``dLoss / dh`` at the block's
+    end; returns it at the block's start (in ``bufs.carry``)."""
     if delta_u is None:
         delta_u = delta * u
     a, hs = _block_states(u, delta, A_t, B, h0, bufs, delta_u)
+    if h0.dim() == 4:
+        h0 = h0[0]
     T = a.shape[0]
     _contract_s(C, hs, y)
     dC.copy_(_contract_d(hs, dy))
-    # Adjoint: g_t = dy_t C_t + a_{t+1} g_{t+1}, backwards in time. The
-    # product a_{t+1} g_{t+1} is formed in place of a_{t+1}, which is then
-    # no longer needed: it is also a factor of w below, whose pass over
-    # the block it saves.
+    # Adjoint: g_t = dy_t C_t + a_{t+1} g_{t+1}, backwards in time, one
+    # in-place multiply-add per token: the only op per token, the rest
+    # are passes over the whole block, which ATen splits across threads.
     g = torch.mul(C.unsqueeze(-1), dy.unsqueeze(-2),
                   out=bufs.head(bufs.grads, T))  # [T, B, S, D]
     g_steps, a_steps = bufs.grad_steps, bufs.decay_steps
     g_steps[T - 1].add_(carry)
     for step in range(T - 1, 0, -1):
-        g_steps[step - 1].add_(
-            torch.mul(a_steps[step], g_steps[step], out=a_steps[step]))
-    carry = torch.mul(a_steps[0], g_steps[0], out=bufs.carry)
+        g_steps[step - 1].addcmul_(a_steps[step], g_steps[step])
     # x_t = delta_t u_t B_t: reductions of g over S and over D.
     d_x = _contract_s(B, g, du)  # [T, B, D], written into du
     dB.copy_(_contract_d(g, delta_u))
     # a_t = exp(delta_t A): w_t = g_t * a_t * h_{t-1} is the gradient of
-    # the log-decay delta_t A.
-    # d_delta = sum_s A w is a product-sum over the S rows of w, one
-    # multiply-add per row: no [T, B, S, D] product is written.
-    w = a
+    # the log-decay delta_t A, formed in place of a (no longer needed);
+    # a_0 g_0 is dLoss / dh0.
+    w = a.mul_(g)
+    carry = bufs.carry.copy_(a_steps[0])
     if T == bufs.T:
         bufs.decay_tail.mul_(bufs.states_head)
         w_rows = bufs.decay_rows
     else:
         w[1:].mul_(hs[:-1])
         w_rows = w.unbind(-2)
-    torch.mul(carry, h0, out=a_steps[0])
+    a_steps[0].mul_(h0)
+    # d_delta = sum_s A w is a product-sum over the S rows of w, one
+    # multiply-add per row: no [T, B, S, D] product is written.
     A_rows = bufs.rows(A_t)
     torch.mul(w_rows[0], A_rows[0], out=d_delta)
     for w_s, A_s in zip(w_rows[1:], A_rows[1:]):

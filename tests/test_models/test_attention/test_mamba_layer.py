@@ -307,12 +307,17 @@ def fused_inputs(b=2, L=13, di=3, s=2, r=1, k=3, seed=0,
             rand(b, di, s)]
 
 
-@pytest.mark.parametrize('chunk,block_size', [(256, 4), (4, 2), (6, 4)])
-def test_mamba_inner_gradcheck(monkeypatch, chunk, block_size):
+@pytest.mark.parametrize('chunk,block_size,subs', [(256, 4, 1), (4, 2, 1),
+                                                   (6, 4, 1), (256, 2, 4),
+                                                   (256, 3, 3)])
+def test_mamba_inner_gradcheck(monkeypatch, chunk, block_size, subs):
     """float64 gradcheck of the fused Function, with several chunks and
-    blocks (a chunk of 6 with blocks of 4 rounds up to whole blocks)."""
+    blocks (a chunk of 6 with blocks of 4 rounds up to whole blocks), and
+    with steps of the scan of ``subs`` blocks (whole and short ones)."""
     from hvlm.models.attention import mamba_fused
     monkeypatch.setattr(mamba_fused, 'CHUNK', chunk)
+    monkeypatch.setattr(mamba_fused, '_scan_block_size',
+                        lambda chunk, sub: sub * subs)
     leaves = [t.requires_grad_() for t in fused_inputs()]
 
     def fn(*args):
@@ -448,20 +453,23 @@ def test_scan_buffers_accumulate_dA_over_blocks():
     torch.testing.assert_close(grad, ref)
 
 
-def test_chunk_size_follows_short_sequences():
+@pytest.mark.parametrize('threads', [1, 2])
+def test_chunk_size_follows_short_sequences(monkeypatch, threads):
     """Chunks are whole blocks, never longer than the sequence (the
     buffers are sized by the chunk), ``L / CHUNKS`` tokens between
-    ``MIN_CHUNK`` and ``CHUNK``: the chunk's buffers stay a small part of
-    the peak memory at short sequences."""
+    ``MIN_CHUNK`` and ``CHUNK`` per thread: the chunk's buffers stay a
+    small part of the peak memory at short sequences."""
     from hvlm.models.attention.mamba_fused import CHUNK, _chunk_size
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: threads)
+    most = CHUNK * threads
     assert _chunk_size(1024, 16) == 64
-    assert _chunk_size(16384, 16) == CHUNK
+    assert _chunk_size(16384, 16) == most
     assert _chunk_size(100, 16) == 32
     for L in range(1, 700, 13):
         for block_size in (1, 7, 16):
             T = min(block_size, L)
             chunk = _chunk_size(L, T)
-            assert chunk % T == 0 and T <= chunk <= min(L, CHUNK)
+            assert chunk % T == 0 and T <= chunk <= min(L, most)
 
 
 def test_fused_layer_with_default_chunks_equals_previous(monkeypatch):
@@ -478,4 +486,122 @@ def test_fused_layer_with_default_chunks_equals_previous(monkeypatch):
         ref = torch.autograd.grad(ref_out.square().sum(), params)
     torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
     for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+def test_scan_block_size_groups_blocks_in_long_chunks(monkeypatch, threads):
+    """Steps of the scan are whole blocks, up to ``SCAN_SUBS`` of them per
+    thread and at most a quarter of the chunk: 32 tokens per thread at the
+    default 16k, one block at 1k (chunks of 64), so short sequences keep
+    their memory."""
+    from hvlm.models.attention.mamba_fused import (SCAN_SUBS, _chunk_size,
+                                                   _scan_block_size)
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: threads)
+    assert _scan_block_size(_chunk_size(16384, 16), 16) == \
+        16 * SCAN_SUBS * threads
+    assert _scan_block_size(_chunk_size(1024, 16), 16) == 16
+    assert _scan_block_size(_chunk_size(2048, 16), 16) == 32
+    for chunk in range(1, 300, 7):
+        for sub in (1, 3, 16):
+            T = _scan_block_size(chunk, sub)
+            assert T % sub == 0 and sub <= T <= max(sub, chunk // 4)
+            assert T <= sub * SCAN_SUBS * threads
+
+
+@pytest.mark.parametrize('T', [16, 13, 9, 3])
+def test_sub_block_chains_equal_one_chain(T):
+    """The backward pass's recompute: sub-blocks of 4 tokens, each from its
+    kept start state, side by side, equal one chain over the block, for a
+    whole block and short ones (the last sub-block short or alone)."""
+    from hvlm.models.attention.selective_scan import (_block_states,
+                                                      _ScanBuffers)
+    g = torch.Generator().manual_seed(0)
+    b, d, s = 2, 5, 3
+    u, delta = torch.randn(T, b, d, generator=g), torch.rand(T, b, d,
+                                                              generator=g)
+    A_t, B = -torch.rand(s, d, generator=g), torch.randn(T, b, s, generator=g)
+    h0 = torch.randn(b, s, d, generator=g)
+    one = _ScanBuffers(u[:1], 16, s, backward=True)
+    _, ref = _block_states(u, delta, A_t, B, h0, one)
+    subs = _ScanBuffers(u[:1], 16, s, backward=True, sub=4)
+    starts = torch.stack([h0] + [ref[i] for i in range(3, T - 1, 4)])
+    _, states = _block_states(u, delta, A_t, B, starts, subs)
+    torch.testing.assert_close(states, ref)
+
+
+def forced_steps(monkeypatch, subs):
+    """Every step of the fused scan ``subs`` blocks long."""
+    from hvlm.models.attention import mamba_fused
+    monkeypatch.setattr(mamba_fused, '_scan_block_size',
+                        lambda chunk, sub: sub * subs)
+
+
+@pytest.mark.parametrize('subs', [2, 3, 4])
+@pytest.mark.parametrize('bidirectional', [False, True])
+def test_steps_of_several_blocks_equal_single_blocks(monkeypatch, subs,
+                                                     bidirectional):
+    """Steps of several blocks (the last of a chunk and of the sequence
+    short, an odd inner width) give the outputs, gradients and carried
+    state of steps of one block, in float64 up to rounding."""
+    from hvlm.models.attention import mamba_fused
+    monkeypatch.setattr(mamba_fused, 'CHUNK', 20)
+    torch.manual_seed(0)
+    layer = build(embed_dims=15, expand=1, block_size=3, bias=True,
+                  bidirectional=bidirectional).double()
+    x = torch.randn(2, 47, 15, dtype=torch.float64, requires_grad=True)
+    size = torch.rand(2, 47, dtype=torch.float64) + 0.5
+    g = torch.randn(2, 47, 15, dtype=torch.float64)
+    params = [x] + list(layer.parameters())
+
+    def run():
+        out = layer(x, size=size)
+        grads = torch.autograd.grad((out * g).sum(), params)
+        if bidirectional:
+            return [out, *grads]
+        state = None
+        for part in (slice(0, 10), slice(10, 47)):
+            y, state = layer.forward_with_state(x[:, part], state)
+        grads_state = torch.autograd.grad(
+            (y * g[:, 10:]).sum() + state.ssm.sum(), params)
+        return [out, *grads, y, state.ssm, *grads_state]
+
+    with monkeypatch.context() as m:
+        forced_steps(m, 1)
+        ref = run()
+    forced_steps(monkeypatch, subs)
+    for a, b in zip(run(), ref):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_two_threads_equal_one(monkeypatch):
+    """At the benchmark's width (``D_inner`` 1024, ``d_state`` 16), where
+    with two threads the recompute's side-by-side update of four blocks is
+    large enough for ATen to split: two threads give what one does (steps
+    of two blocks), and what steps of one block do."""
+    from hvlm.models.attention import mamba_fused
+    monkeypatch.setattr(mamba_fused, 'MIN_CHUNK', 256)
+    torch.manual_seed(0)
+    layer = build(embed_dims=512, num_heads=8, d_state=16)
+    x = torch.randn(1, 300, 512, requires_grad=True)
+    g = torch.randn(1, 300, 512)
+    params = [x] + list(layer.parameters())
+
+    def run(threads):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            step = mamba_fused._scan_block_size(
+                mamba_fused._chunk_size(300, 16), 16)
+            assert step in (16, 16 * mamba_fused.SCAN_SUBS * threads)
+            out = layer(x)
+            return [out, *torch.autograd.grad((out * g).sum(), params)]
+        finally:
+            torch.set_num_threads(before)
+
+    ref = run(1)
+    for a, b in zip(run(2), ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    forced_steps(monkeypatch, 1)
+    for a, b in zip(run(1), ref):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
