@@ -16,7 +16,7 @@ from .attention_saliency import AttentionSaliency
 from .color_saliency import ColorSaliency
 from .dense_optical_flow import DenseOpticalFlow
 from .edge_saliency import EdgeSaliency
-from .grid_maps import downsample_frames, normalize_per_clip, pool_to_grid
+from .grid_maps import downsample_frames, pool_to_grid
 from .merge_info import (MergeInfo, compose, gather_rows, merge_tokens,
                          sum_tokens)
 from .motion_based_compression import MotionBasedCompression, check_ratios
@@ -86,10 +86,15 @@ class AdaptiveTokenMerger(nn.Module):
     Args:
         motion (dict): ``enabled`` (bool), ``window_size`` (flow search
             window in pixels of the input frames, odd; scaled to the
-            downsampled frames the flow runs on), ``normalize`` (per-clip
-            motion scaling),
+            downsampled frames the flow runs on), ``normalize`` (True: each
+            clip's token speeds are divided by its fastest token's, but
+            never by less than ``min_motion``, so motion is in ``[0, 1]``
+            and a static clip's flow noise stays small; False: the speed in
+            patches per frame is used as is), ``min_motion`` (patches per
+            frame, 0.5: the flow of a static clip measures about 0.1 at
+            its borders and edges, the demo clips' fastest tokens about 1),
             ``weight`` (share in the importance), ``sensitivity`` (of the
-            keep budget).
+            keep budget, per unit of motion).
         saliency (dict): ``enabled`` (bool); ``edge``, ``attention``,
             ``color``: bool or a weight for each source; ``weight`` (share in
             the importance); ``learnable`` (fusion weights as parameters).
@@ -141,7 +146,7 @@ class AdaptiveTokenMerger(nn.Module):
                 smoothness=motion.pop('smoothness', 0.03))
             self.magnitude = MotionMagnitude(
                 normalize=motion.pop('normalize', True),
-                min_motion=motion.pop('min_motion', 0.25))
+                min_motion=motion.pop('min_motion', 0.5))
             self.compression = MotionBasedCompression(
                 self.scheduler.target, self.scheduler.min_ratio,
                 self.scheduler.max_ratio, motion.pop('sensitivity', 1.0))
@@ -258,9 +263,11 @@ class AdaptiveTokenMerger(nn.Module):
             shape (tuple): ``(T, H, W)`` token grid.
 
         Returns:
-            dict: ``[B, T*H*W]`` maps: ``'motion'`` (normalised speed in
-            ``[0, 1]``), ``'edge'`` and ``'color'`` (raw saliency), each
-            only when its cue is on.
+            dict: ``[B, T*H*W]`` maps: ``'motion'`` (each token's mean
+            speed in patches per frame, rescaled per clip by
+            :meth:`MotionMagnitude.rescale` when ``normalize`` is set),
+            ``'edge'`` and ``'color'`` (raw saliency), each only when its
+            cue is on.
         """
         names = self.fusion.names if self.saliency_enabled else ()
         wants_motion = self.motion_enabled and frames.shape[2] >= 2
@@ -283,10 +290,12 @@ class AdaptiveTokenMerger(nn.Module):
                 # One frame pair per tubelet: its own motion, at a fraction
                 # of the cost of every consecutive pair.
                 stride = math.ceil(small.shape[2] / shape[0])
+                # In patches per frame: cue_scale pixels per patch.
                 maps.append(
-                    self.magnitude.speed(
+                    self.magnitude.raw_speed(
                         self.flow(grey, window_size=2 * radius + 1,
-                                  stride=stride)))  # [B, P, h, w]
+                                  stride=stride)).div_(
+                                      self.cue_scale))  # [B, P, h, w]
         if frame_maps:
             with self._scope('saliency', frames.device):
                 if 'edge' in frame_maps:
@@ -297,8 +306,8 @@ class AdaptiveTokenMerger(nn.Module):
             pooled = pool_to_grid(maps, shape)  # [B, S, N], in one go
             cues = dict(
                 zip(['motion'] * wants_motion + frame_maps, pooled.unbind(1)))
-            if wants_motion:
-                cues['motion'] = normalize_per_clip(cues['motion'])
+            if wants_motion:  # the fastest token, not pixel, gets 1
+                cues['motion'] = self.magnitude.rescale(cues['motion'])
         return cues
 
     @torch.no_grad()

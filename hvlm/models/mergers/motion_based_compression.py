@@ -38,7 +38,8 @@ class MotionBasedCompression(nn.Module):
 
     def forward(self, motion: Tensor) -> Tensor:
         """Args:
-            motion (Tensor): ``[B, N]`` normalised motion in ``[0, 1]``.
+            motion (Tensor): ``[B, N]`` motion, normalised to ``[0, 1]``
+                (or any non-negative speed: the budget is clipped).
 
         Returns:
             Tensor: ``[B, N]`` keep budget of every token.

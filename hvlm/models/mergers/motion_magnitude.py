@@ -52,8 +52,31 @@ class MotionMagnitude(nn.Module):
 
         Returns:
             Tensor: ``[B, T, H, W]`` magnitude, normalised per clip when
-            ``normalize`` is set.
+            ``normalize`` is set (:meth:`rescale`).
         """
+        return self.rescale(self.raw_speed(flow), dim=(1, 2, 3))
+
+    def rescale(self, magnitude: Tensor, dim=1) -> Tensor:
+        """Divide each clip's magnitudes by its largest one, but never by
+        less than ``min_motion``, when ``normalize`` is set; else return
+        them unchanged. Callers that pool the magnitudes first (onto
+        tokens) rescale the pooled maps, so that the fastest *token* gets 1
+        and a static clip's noise stays below ``top / min_motion``.
+
+        Args:
+            magnitude (Tensor): ``[B, ...]`` speeds, in the units of
+                ``min_motion``.
+            dim (int or tuple): The dimensions that make up one clip.
+        """
+        if not self.normalize:
+            return magnitude
+        top = magnitude.amax(dim=dim, keepdim=True)
+        return magnitude / top.clamp_min(self.min_motion)
+
+    @staticmethod
+    def raw_speed(flow: Tensor) -> Tensor:
+        """``[B, T, H, W]`` magnitude of a ``[B, 2, T, H, W]`` flow, in its
+        pixels per frame, never normalised."""
         if flow.dim() != 5 or flow.shape[1] != 2:
             raise ValueError('MotionMagnitude expects flow [B, 2, T, H, W], '
                              f'got {tuple(flow.shape)}')
@@ -62,8 +85,4 @@ class MotionMagnitude(nn.Module):
         # 1e-10 px the 1e-12 under the root decides the result anyway, so
         # such components are zeroed first (the result does not change).
         squares = F.hardshrink(flow, 1e-10).square()  # [B, 2, T, H, W]
-        magnitude = squares.sum(1).add_(1e-12).sqrt_()  # [B, T, H, W]
-        if self.normalize:
-            top = magnitude.amax(dim=(1, 2, 3), keepdim=True)
-            magnitude = magnitude / top.clamp_min(self.min_motion)
-        return magnitude
+        return squares.sum(1).add_(1e-12).sqrt_()  # [B, T, H, W]

@@ -150,8 +150,10 @@ def test_frame_cues_are_read_once():
 
 def test_frame_cues_match_their_definition():
     """Motion, edges and colour: each cue module on the downsampled frames,
-    averaged over each tubelet by adaptive pooling (motion then scaled to
-    [0, 1] per clip), whatever the frame and grid sizes."""
+    averaged over each tubelet by adaptive pooling, whatever the frame and
+    grid sizes. Motion is in patches per frame (cue pixels / 2), divided by
+    the clip's fastest token but never by less than ``min_motion``; raw
+    with ``normalize=False``."""
     torch.manual_seed(0)
     merger = build(0.5)
     for frames, grid in ((torch.rand(2, 3, 8, 24, 24), (4, 6, 6)),
@@ -161,20 +163,23 @@ def test_frame_cues_match_their_definition():
         grey = small.mean(1, keepdim=True)
         radius = math.ceil(7 * small.shape[-1] / frames.shape[-1])
         stride = math.ceil(frames.shape[2] / grid[0])
-        speed, _ = merger.magnitude(
-            merger.flow(grey, window_size=2 * radius + 1, stride=stride))
+        flow = merger.flow(grey, window_size=2 * radius + 1, stride=stride)
+        speed = flow.square().sum(1).sqrt() / 2  # [B, P, h, w] patches
 
         def pooled(cue):
             return F.adaptive_avg_pool3d(cue.unsqueeze(1), grid).flatten(1)
 
         motion = pooled(speed)
-        want = dict(motion=motion / motion.amax(1, keepdim=True),
+        top = motion.amax(1, keepdim=True).clamp_min(0.5)
+        want = dict(motion=motion / top,
                     edge=pooled(merger.edge(small)),
                     color=pooled(merger.color(small)))
         got = merger.frame_cues(frames, grid)
         assert list(got) == ['motion', 'edge', 'color']
         for name in want:
             torch.testing.assert_close(got[name], want[name])
+        raw = build(0.5, motion=dict(normalize=False)).frame_cues(frames, grid)
+        torch.testing.assert_close(raw['motion'], motion)
 
 
 def adaptive_reference(x, metric, size, importance, keep, strength,
@@ -275,6 +280,30 @@ def moving_square_clip(T=8, H=64, W=64, side=12, speed=4, seed=0):
     moving = covered.reshape(T // 2, 2, H // 8, 8, W // 8, 8).any(
         axis=(1, 3, 5)).reshape(-1)
     return torch.from_numpy(clip)[None], torch.from_numpy(moving)
+
+
+def test_static_clip_noise_is_not_motion():
+    """A static clip's flow noise (sensor noise, borders, edges) is not
+    blown up to full importance: ``min_motion`` floors the per-clip
+    scaling, while a clip that moves a patch per frame still reaches 1
+    where it moves. ``normalize=False`` gives the raw speed."""
+    clip, _ = moving_square_clip()
+    background = clip[:, :, :1].expand_as(clip)  # the square never came
+    rng = np.random.default_rng(1)
+    noise = torch.from_numpy(
+        rng.normal(0, 0.01, tuple(clip.shape)).astype(np.float32))
+    merger = build(0.5, saliency=dict(enabled=False))
+    static = merger.frame_cues(background + noise, (4, 8, 8))['motion']
+    raw = build(0.5, saliency=dict(enabled=False),
+                motion=dict(normalize=False)).frame_cues(
+                    background + noise, (4, 8, 8))['motion']
+    assert raw.max() < 0.1, raw.max()  # patches per frame
+    torch.testing.assert_close(static, raw / 0.5)
+    assert static.max() < 0.2
+    fast, moving = moving_square_clip(speed=8)  # a patch per frame
+    motion = merger.frame_cues(fast + noise, (4, 8, 8))['motion'][0]
+    assert motion.max() == 1
+    assert motion[moving].mean() > 3 * motion[~moving].mean()
 
 
 def kept_per_area(info, region):
