@@ -81,14 +81,20 @@ def test_merging_strategy_fits_its_model_and_schedule(name):
     hook.bind(model)  # raises if the merger refuses a stage
 
 
-def test_strategy_hooks_with_tools_train(tiny_demo_root, tmp_path):
-    """tools/train.py on tiny_sports_strategies.py: both hooks change stage
-    at epochs 2 and 3, in the log text and in the scalar log."""
+def test_strategy_hooks_with_dist_train_amp(tiny_demo_root, tmp_path):
+    """tools/dist_train.sh, 2 processes (gloo), ``--amp``, on
+    tiny_sports_strategies.py: the adaptive merger trains under AMP in a
+    2-process run, and both hooks change stage at epochs 2 and 3, in the
+    log text and in the scalar log."""
     work = tmp_path / 'work'
-    run_tool('train.py', TINY_STRATEGIES, '--work-dir', work,
-             '--cfg-options', *data_options(tiny_demo_root),
-             'train_cfg.val_interval=10')
+    run_tool('dist_train.sh', TINY_STRATEGIES, 2, '--amp', '--work-dir',
+             work, '--cfg-options', *data_options(tiny_demo_root),
+             'train_cfg.val_interval=10', env=dict(PORT='29533'),
+             timeout=400)
     log = find_one(work, '*.log').read_text()
+    assert 'world size 2' in log
+    assert "type='AmpOptimWrapper'" in log
+    assert (work / 'epoch_3.pth').is_file()
     for epoch, ratio, motion, saliency in ((1, 0.8, False, False),
                                            (2, 0.6, True, False),
                                            (3, 0.4, True, True)):
