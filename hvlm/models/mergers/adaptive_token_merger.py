@@ -39,6 +39,24 @@ def _positions(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
         return positions, (positions % 2).float()
 
 
+# The key under which the time spans of the tokens travel in
+# ``MergeInfo.cues`` with a ``temporal_window`` (not a frame cue: merged by
+# span, not averaged, and not read by the importance).
+TIME_SPAN = 'time_span'
+
+
+def merge_spans(spans: Tensor, index: Tensor, num_slots: int) -> Tensor:
+    """``[B, K, 2]`` time spans of merged tokens: the first of the first
+    steps and the last of the last steps of the ``[B, N, 2]`` input spans
+    each slot of ``index`` (``[B, N]``) receives."""
+    B = spans.shape[0]
+    first = spans.new_zeros(B, num_slots).scatter_reduce_(
+        1, index, spans[..., 0], 'amin', include_self=False)
+    last = spans.new_zeros(B, num_slots).scatter_reduce_(
+        1, index, spans[..., 1], 'amax', include_self=False)
+    return torch.stack([first, last], -1)
+
+
 @MERGERS.register_module()
 class AdaptiveTokenMerger(nn.Module):
     """Bipartite soft matching (ToMe, Bolya et al. ICLR 2023) steered by how
@@ -355,8 +373,9 @@ class AdaptiveTokenMerger(nn.Module):
     # ------------------------------------------------------------------
     def _merge_round(self, x: Tensor, size: Optional[Tensor], metric: Tensor,
                      importance: Tensor, time_step: Optional[Tensor], r: int,
-                     last: bool) -> Tuple[Optional[Tensor], ...]:
-        """Remove ``r`` tokens by one bipartite matching.
+                     keep: int) -> Optional[Tuple]:
+        """Remove ``r`` tokens by one bipartite matching (fewer when the
+        ``temporal_window`` leaves fewer A tokens a partner).
 
         The protected tokens are the first ``num_protected``: they never
         merge and the output keeps the input order, so they stay first.
@@ -364,16 +383,20 @@ class AdaptiveTokenMerger(nn.Module):
         Args:
             x, size, metric, importance: ``[B, n, C]``, ``[B, n]`` (or
                 ``None``: all ones), ``[B, n, d]``, ``[B, n]`` of the tokens.
-            time_step (Tensor, optional): ``[B, n]`` time steps, only with a
+            time_step (Tensor, optional): ``[B, n, 2]`` first and last time
+                step each token stands for, only with a
                 ``temporal_window``.
             r (int): Tokens to remove.
-            last (bool): No round follows: the merged metric, importance
-                and time steps, which only a next round reads, are skipped
+            keep (int): Tokens the merge point keeps: when this round
+                reaches it, no round follows, and the merged metric and
+                importance, which only a next round reads, are skipped
                 (returned as ``None``).
 
         Returns:
-            tuple: merged ``x``, ``size``, ``metric``, ``importance``,
-            ``time_step`` and the ``[B, n]`` index.
+            tuple or None: merged ``x``, ``size``, ``metric``,
+            ``importance``, ``time_step``, the ``[B, n]`` index and the
+            number of tokens removed; ``None`` when no A token of some
+            clip has a partner inside the ``temporal_window``.
         """
         B, n, _ = x.shape
         P = self.num_protected
@@ -388,12 +411,18 @@ class AdaptiveTokenMerger(nn.Module):
         ordered = gather_rows(metric, order)  # [B, n, d]: B set, then A
         scores = self.similarity(ordered[:, num_b:], ordered[:, :num_b])
         if time_step is not None:
-            steps = time_step.gather(1, order)  # [B, n]
+            steps = gather_rows(time_step, order)  # [B, n, 2]
             allowed = self.scheduler.temporal_mask(steps[:, num_b:],
                                                    steps[:, :num_b])
             scores = scores.masked_fill(~allowed, -torch.inf)
         node_max, node_idx = scores.max(dim=-1)  # [B, na]
-        if r < a_idx.shape[1]:
+        if time_step is not None:
+            # Only A tokens with a partner inside the window may merge, and
+            # every clip removes the same number of tokens.
+            r = min(r, int(node_max.isfinite().sum(1).min()))
+            if r == 0:
+                return None
+        if r < a_idx.shape[1] or time_step is not None:
             rank = torch.sub(node_max, importance.gather(1, a_idx),
                              alpha=self.strength)  # [B, na]
             if P:
@@ -411,14 +440,14 @@ class AdaptiveTokenMerger(nn.Module):
         index = (survivor.cumsum(1) - 1).gather(1, rep)  # [B, n] slots
         num_slots = n - r
         merged, new_size = merge_tokens(x, size, index, num_slots)
-        if last:
-            return merged, new_size, None, None, None, index
+        if time_step is not None:
+            time_step = merge_spans(time_step, index, num_slots)
+        if num_slots == keep:
+            return merged, new_size, None, None, time_step, index, r
         metric, _ = merge_tokens(metric, size, index, num_slots)
         importance = importance.new_zeros(B, num_slots).scatter_reduce_(
             1, index, importance, 'amax', include_self=False)
-        if time_step is not None:
-            time_step = time_step[survivor].view(B, num_slots)
-        return merged, new_size, metric, importance, time_step, index
+        return merged, new_size, metric, importance, time_step, index, r
 
     def forward(self,
                 x: Tensor,
@@ -488,11 +517,7 @@ class AdaptiveTokenMerger(nn.Module):
             importance = F.pad(importance, (P, 0))  # [B, N]
         time_step = None
         if self.scheduler.temporal_window is not None:
-            time_step = torch.zeros(B, N, dtype=torch.long, device=x.device)
-            if shape is not None:
-                time_step[:, P:] = torch.arange(
-                    shape[0], device=x.device).repeat_interleave(
-                        shape[1] * shape[2])  # [B, N]
+            time_step = self._time_spans(B, N, shape, cues, x.device)
 
         with self._scope('matching', x.device):
             metric = metric.detach()
@@ -504,25 +529,62 @@ class AdaptiveTokenMerger(nn.Module):
                 r = min(n - keep, movable)
                 if r <= 0:
                     break
-                x, size, metric, importance, time_step, step = \
-                    self._merge_round(x, size, metric, importance, time_step,
-                                      r, last=n - r == keep)
+                merged = self._merge_round(x, size, metric, importance,
+                                           time_step, r, keep)
+                if merged is None:
+                    break
+                x, size, metric, importance, time_step, step, r = merged
                 index = step if index is None else compose(index, step)
                 n -= r
             if n != keep:
+                window = self.scheduler.temporal_window
                 raise RuntimeError(
                     f'could not merge {N} tokens down to {keep} with '
-                    f'{P} protected tokens (stopped at {n})')
-            if cues:
+                    f'{P} protected tokens' +
+                    ('' if window is None else
+                     f' and temporal_window={window}') +
+                    f' (stopped at {n}); raise the keep ratio' +
+                    ('' if window is None else ' or the temporal_window'))
+            spans = None if cues is None else cues.get(TIME_SPAN)
+            frame_maps = {k: v for k, v in (cues or {}).items()
+                          if k != TIME_SPAN}
+            if frame_maps:
                 # Size-weighted, like the tokens: a merged token's motion is
                 # the mean motion of the tubelets it stands for (the merged
                 # sizes are the sums of the input sizes).
-                stacked = torch.stack(list(cues.values()), -1)  # [B, N, S]
+                stacked = torch.stack(list(frame_maps.values()),
+                                      -1)  # [B, N, S]
                 if in_size is not None:
                     stacked = stacked * in_size.unsqueeze(-1)
                 merged = sum_tokens(stacked, index, keep) / size.unsqueeze(-1)
-                cues = dict(zip(cues, merged.unbind(-1)))  # [B, K] each
+                cues = dict(zip(frame_maps, merged.unbind(-1)))  # [B, K] each
+            if time_step is not None or spans is not None:
+                # Spans travel on, so the window holds at later points too.
+                cues = dict(cues or {})
+                cues[TIME_SPAN] = time_step if time_step is not None else \
+                    merge_spans(spans, index, keep)  # [B, K, 2]
         return MergeInfo(x=x, size=size, index=index, shape=None, cues=cues)
+
+    def _time_spans(self, B: int, N: int,
+                    shape: Optional[Tuple[int, int, int]],
+                    cues: Optional[Dict[str, Tensor]],
+                    device: torch.device) -> Tensor:
+        """``[B, N, 2]`` first and last time step of every token: carried
+        from an earlier merge point when it left them in the cues, else
+        the grid's frame index (protected tokens: 0; they never merge),
+        else 0 for all (tokens without a grid or history: one step)."""
+        if cues is not None and TIME_SPAN in cues:
+            spans = cues[TIME_SPAN]
+            if spans.shape != (B, N, 2):
+                raise ValueError(f'cues[{TIME_SPAN!r}] has shape '
+                                 f'{tuple(spans.shape)}, expected {(B, N, 2)}')
+            return spans
+        spans = torch.zeros(B, N, 2, dtype=torch.long, device=device)
+        if shape is not None:
+            steps = torch.arange(shape[0], device=device).repeat_interleave(
+                shape[1] * shape[2])  # [T*H*W]
+            spans[:, N - steps.numel():] = steps[:, None]
+        return spans
 
     def extra_repr(self) -> str:
         return (f'motion={self.motion_enabled}, '

@@ -28,17 +28,19 @@ class TemporalMergeScheduler:
       whatever the rounding on the way.
     * :meth:`temporal_mask` limits which frames may merge: static content
       merges *across time* (the same wall in frames 0 and 5 becomes one
-      token, which keeps it coherent over time), but only within
-      ``temporal_window`` frames when that is set, so a token never stands
-      for moments far apart.
+      token, which keeps it coherent over time), but only inside
+      consecutive windows of ``temporal_window + 1`` time steps when that
+      is set, so a token never stands for moments far apart.
 
     Args:
         target_compression_ratio (float): Overall share of tokens kept.
         min_compression_ratio (float): Lowest share ever kept.
         max_compression_ratio (float): Highest share ever kept.
         mode (str): ``'first'``, ``'uniform'`` or ``'front'``.
-        temporal_window (int, optional): Largest frame distance (in token
-            time steps) of two merged tokens; ``None``: any.
+        temporal_window (int, optional): Largest distance (in token time
+            steps) between the frames one merged token stands for: merges
+            stay inside consecutive windows of ``temporal_window + 1``
+            steps; ``None``: any.
     """
 
     MODES = ('first', 'uniform', 'front')
@@ -106,14 +108,27 @@ class TemporalMergeScheduler:
         """``[B, Na, Nb]`` bool, True where a pair may merge, or ``None``
         when any pair may.
 
+        Time is cut into consecutive windows of ``temporal_window + 1``
+        steps, and tokens merge only inside one window. A pairwise
+        distance test would not do: matching merges several tokens into
+        one partner (and later rounds and merge points merge again), so
+        frames 0 and 2 could each be within one step of frame 1 and still
+        end up in one token. With fixed windows no token ever stands for
+        steps further apart than ``temporal_window``, however often it
+        merges.
+
         Args:
-            time_a (Tensor): ``[B, Na]`` token time steps.
-            time_b (Tensor): ``[B, Nb]``.
+            time_a (Tensor): ``[B, Na]`` token time steps, or ``[B, Na, 2]``
+                spans (first and last step; a merged token's span lies
+                inside one window).
+            time_b (Tensor): ``[B, Nb]`` or ``[B, Nb, 2]``.
         """
         if self.temporal_window is None:
             return None
-        gap = (time_a[:, :, None] - time_b[:, None, :]).abs()
-        return gap <= self.temporal_window  # [B, Na, Nb]
+        width = self.temporal_window + 1
+        window_a = (time_a if time_a.dim() == 2 else time_a[..., 0]) // width
+        window_b = (time_b if time_b.dim() == 2 else time_b[..., 0]) // width
+        return window_a[:, :, None] == window_b[:, None, :]  # [B, Na, Nb]
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(target={self.target}, '

@@ -77,6 +77,28 @@ def test_a_second_merge_works_without_the_grid():
     assert feats.size.sum(1).tolist() == [64., 64.]
 
 
+def test_temporal_window_holds_at_every_merge_point():
+    """Three merge points (mode 'uniform'): the later ones see no grid,
+    but the tokens' time spans travel with the cues, so no final token
+    stands for frames further apart than the window."""
+    torch.manual_seed(0)
+    encoder = MODELS.build(dict(
+        ENCODER, embed_dims=(16, 16, 32), depths=(1, 1, 1),
+        num_heads=(2, 2, 2),
+        merger=dict(type='AdaptiveTokenMerger',
+                    adaptive_merging=dict(target_compression_ratio=0.25,
+                                          mode='uniform',
+                                          temporal_window=1))))
+    clip = torch.randn(2, 3, 1, 32, 32).expand(2, 3, 8, 32, 32)  # static
+    feats = encoder(clip.contiguous())  # grid (4, 4, 4): 64 -> 16 tokens
+    assert feats.tokens.shape[1] == 16
+    frame = torch.arange(4).repeat_interleave(16)
+    for row in feats.index:
+        for k in range(16):
+            steps = frame[row == k]
+            assert steps.max() - steps.min() <= 1
+
+
 class SpyMerger(AdaptiveTokenMerger):
     """Records what the encoder hands to every merge point."""
 

@@ -351,6 +351,45 @@ def test_temporal_window_limits_merges():
             assert frame[info.index[b] == s].unique().numel() == 1
 
 
+def frames_spanned(index, num_slots, T, per_frame):
+    """For every output slot, the first and last input frame behind it."""
+    frame = torch.arange(T).repeat_interleave(per_frame)
+    return [[(frame[row == k].min().item(), frame[row == k].max().item())
+             for k in range(num_slots)] for row in index]
+
+
+@pytest.mark.parametrize('window', [1, 2])
+def test_temporal_window_holds_over_several_rounds(window):
+    """Keeping a quarter takes two matching rounds; a token merged in the
+    first round stands for several frames, and the second round must
+    count its whole span (not one representative frame) against the
+    window. Identical frames make cross-time merges the most similar."""
+    torch.manual_seed(0)
+    merger = build(
+        0.25, **OFF,
+        adaptive_merging=dict(target_compression_ratio=0.25,
+                              temporal_window=window))
+    x = torch.randn(2, 8 * 2 * 2, 4)
+    x[:, 4:] = x[:, :4].repeat(1, 7, 1)
+    info = merger(x, shape=(8, 2, 2))
+    assert info.x.shape[1] == 8
+    for row in frames_spanned(info.index, 8, 8, 4):
+        assert all(last - first <= window for first, last in row), row
+    # the spans travel on in the cues, for later merge points
+    spans = info.cues['time_span']
+    assert [[tuple(s) for s in clip.tolist()] for clip in spans] == \
+        frames_spanned(info.index, 8, 8, 4)
+
+
+def test_temporal_window_impossible_is_named():
+    """One token per frame and window 0: nothing may merge."""
+    merger = build(0.5, **OFF,
+                   adaptive_merging=dict(target_compression_ratio=0.5,
+                                         temporal_window=0))
+    with pytest.raises(RuntimeError, match='temporal_window=0'):
+        merger(torch.randn(1, 6, 4), shape=(6, 1, 1))
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match='compression ratios'):
         build(adaptive_merging=dict(target_compression_ratio=0.1,
