@@ -19,7 +19,7 @@ from hvlm.registry import MODELS
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 1.0)
 
 
-def _merger_and_grid(model: torch.nn.Module):
+def _backbone_and_motion_merger(model: torch.nn.Module):
     backbone = getattr(model, 'backbone', None)
     merger = getattr(backbone, 'merger', None)
     if merger is None or not hasattr(merger, 'frame_cues') or not getattr(
@@ -55,7 +55,7 @@ def motion_stats(model_cfg: dict,
     from hvlm.datasets.collate import video_collate
 
     model = MODELS.build(copy.deepcopy(model_cfg)).eval()
-    backbone, merger = _merger_and_grid(model)
+    backbone, merger = _backbone_and_motion_merger(model)
     floor = merger.magnitude.min_motion
     merger.magnitude.normalize = False  # raw speeds, patches per frame
     patch = backbone.patch_embed.patch_size

@@ -39,22 +39,11 @@ def _positions(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
         return positions, (positions % 2).float()
 
 
-# The key under which the time spans of the tokens travel in
-# ``MergeInfo.cues`` with a ``temporal_window`` (not a frame cue: merged by
-# span, not averaged, and not read by the importance).
-TIME_SPAN = 'time_span'
-
-
-def merge_spans(spans: Tensor, index: Tensor, num_slots: int) -> Tensor:
-    """``[B, K, 2]`` time spans of merged tokens: the first of the first
-    steps and the last of the last steps of the ``[B, N, 2]`` input spans
-    each slot of ``index`` (``[B, N]``) receives."""
-    B = spans.shape[0]
-    first = spans.new_zeros(B, num_slots).scatter_reduce_(
-        1, index, spans[..., 0], 'amin', include_self=False)
-    last = spans.new_zeros(B, num_slots).scatter_reduce_(
-        1, index, spans[..., 1], 'amax', include_self=False)
-    return torch.stack([first, last], -1)
+# The key under which, with a ``temporal_window``, every token's time step
+# travels in ``MergeInfo.cues`` to later merge points (not a frame cue: not
+# averaged and not read by the importance). Merges stay inside fixed
+# windows, so any step of a merged token names its window.
+TIME_STEP = 'time_step'
 
 
 @MERGERS.register_module()
@@ -383,8 +372,8 @@ class AdaptiveTokenMerger(nn.Module):
         Args:
             x, size, metric, importance: ``[B, n, C]``, ``[B, n]`` (or
                 ``None``: all ones), ``[B, n, d]``, ``[B, n]`` of the tokens.
-            time_step (Tensor, optional): ``[B, n, 2]`` first and last time
-                step each token stands for, only with a
+            time_step (Tensor, optional): ``[B, n]`` time step of each
+                token (of the one that absorbed the others), only with a
                 ``temporal_window``.
             r (int): Tokens to remove.
             keep (int): Tokens the merge point keeps: when this round
@@ -411,7 +400,7 @@ class AdaptiveTokenMerger(nn.Module):
         ordered = gather_rows(metric, order)  # [B, n, d]: B set, then A
         scores = self.similarity(ordered[:, num_b:], ordered[:, :num_b])
         if time_step is not None:
-            steps = gather_rows(time_step, order)  # [B, n, 2]
+            steps = time_step.gather(1, order)  # [B, n]
             allowed = self.scheduler.temporal_mask(steps[:, num_b:],
                                                    steps[:, :num_b])
             scores = scores.masked_fill(~allowed, -torch.inf)
@@ -441,7 +430,7 @@ class AdaptiveTokenMerger(nn.Module):
         num_slots = n - r
         merged, new_size = merge_tokens(x, size, index, num_slots)
         if time_step is not None:
-            time_step = merge_spans(time_step, index, num_slots)
+            time_step = time_step[survivor].view(B, num_slots)
         if num_slots == keep:
             return merged, new_size, None, None, time_step, index, r
         metric, _ = merge_tokens(metric, size, index, num_slots)
@@ -517,7 +506,7 @@ class AdaptiveTokenMerger(nn.Module):
             importance = F.pad(importance, (P, 0))  # [B, N]
         time_step = None
         if self.scheduler.temporal_window is not None:
-            time_step = self._time_spans(B, N, shape, cues, x.device)
+            time_step = self._time_steps(B, N, shape, cues, x.device)
 
         with self._scope('matching', x.device):
             metric = metric.detach()
@@ -538,16 +527,14 @@ class AdaptiveTokenMerger(nn.Module):
                 n -= r
             if n != keep:
                 window = self.scheduler.temporal_window
+                limit = '' if window is None else \
+                    f' and temporal_window={window}'
                 raise RuntimeError(
-                    f'could not merge {N} tokens down to {keep} with '
-                    f'{P} protected tokens' +
-                    ('' if window is None else
-                     f' and temporal_window={window}') +
-                    f' (stopped at {n}); raise the keep ratio' +
-                    ('' if window is None else ' or the temporal_window'))
-            spans = None if cues is None else cues.get(TIME_SPAN)
+                    f'could not merge {N} tokens down to {keep} with {P} '
+                    f'protected tokens{limit} (stopped at {n}); raise the '
+                    'keep ratio' + (' or the window' if limit else ''))
             frame_maps = {k: v for k, v in (cues or {}).items()
-                          if k != TIME_SPAN}
+                          if k != TIME_STEP}
             if frame_maps:
                 # Size-weighted, like the tokens: a merged token's motion is
                 # the mean motion of the tubelets it stands for (the merged
@@ -558,33 +545,31 @@ class AdaptiveTokenMerger(nn.Module):
                     stacked = stacked * in_size.unsqueeze(-1)
                 merged = sum_tokens(stacked, index, keep) / size.unsqueeze(-1)
                 cues = dict(zip(frame_maps, merged.unbind(-1)))  # [B, K] each
-            if time_step is not None or spans is not None:
-                # Spans travel on, so the window holds at later points too.
-                cues = dict(cues or {})
-                cues[TIME_SPAN] = time_step if time_step is not None else \
-                    merge_spans(spans, index, keep)  # [B, K, 2]
+            if time_step is not None:
+                # Steps travel on, so the window holds at later points too.
+                cues = dict(cues or {}, **{TIME_STEP: time_step})  # [B, K]
         return MergeInfo(x=x, size=size, index=index, shape=None, cues=cues)
 
-    def _time_spans(self, B: int, N: int,
+    def _time_steps(self, B: int, N: int,
                     shape: Optional[Tuple[int, int, int]],
                     cues: Optional[Dict[str, Tensor]],
                     device: torch.device) -> Tensor:
-        """``[B, N, 2]`` first and last time step of every token: carried
-        from an earlier merge point when it left them in the cues, else
-        the grid's frame index (protected tokens: 0; they never merge),
-        else 0 for all (tokens without a grid or history: one step)."""
-        if cues is not None and TIME_SPAN in cues:
-            spans = cues[TIME_SPAN]
-            if spans.shape != (B, N, 2):
-                raise ValueError(f'cues[{TIME_SPAN!r}] has shape '
-                                 f'{tuple(spans.shape)}, expected {(B, N, 2)}')
-            return spans
-        spans = torch.zeros(B, N, 2, dtype=torch.long, device=device)
+        """``[B, N]`` time step of every token: carried from an earlier
+        merge point when it left them in the cues, else the grid's frame
+        index (protected tokens: 0; they never merge), else 0 for all
+        (tokens without a grid or history: one step)."""
+        if cues is not None and TIME_STEP in cues:
+            steps = cues[TIME_STEP]
+            if steps.shape != (B, N):
+                raise ValueError(f'cues[{TIME_STEP!r}] has shape '
+                                 f'{tuple(steps.shape)}, expected {(B, N)}')
+            return steps
+        steps = torch.zeros(B, N, dtype=torch.long, device=device)
         if shape is not None:
-            steps = torch.arange(shape[0], device=device).repeat_interleave(
-                shape[1] * shape[2])  # [T*H*W]
-            spans[:, N - steps.numel():] = steps[:, None]
-        return spans
+            steps[:, N - shape[0] * shape[1] * shape[2]:] = torch.arange(
+                shape[0], device=device).repeat_interleave(
+                    shape[1] * shape[2])  # [B, N]
+        return steps
 
     def extra_repr(self) -> str:
         return (f'motion={self.motion_enabled}, '

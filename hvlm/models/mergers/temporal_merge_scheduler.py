@@ -118,17 +118,14 @@ class TemporalMergeScheduler:
         merges.
 
         Args:
-            time_a (Tensor): ``[B, Na]`` token time steps, or ``[B, Na, 2]``
-                spans (first and last step; a merged token's span lies
-                inside one window).
-            time_b (Tensor): ``[B, Nb]`` or ``[B, Nb, 2]``.
+            time_a (Tensor): ``[B, Na]`` token time steps (for a merged
+                token, any of its steps: they share one window).
+            time_b (Tensor): ``[B, Nb]``.
         """
         if self.temporal_window is None:
             return None
         width = self.temporal_window + 1
-        window_a = (time_a if time_a.dim() == 2 else time_a[..., 0]) // width
-        window_b = (time_b if time_b.dim() == 2 else time_b[..., 0]) // width
-        return window_a[:, :, None] == window_b[:, None, :]  # [B, Na, Nb]
+        return (time_a[:, :, None] // width) == (time_b[:, None, :] // width)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(target={self.target}, '

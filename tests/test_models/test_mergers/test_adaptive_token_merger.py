@@ -375,10 +375,12 @@ def test_temporal_window_holds_over_several_rounds(window):
     assert info.x.shape[1] == 8
     for row in frames_spanned(info.index, 8, 8, 4):
         assert all(last - first <= window for first, last in row), row
-    # the spans travel on in the cues, for later merge points
-    spans = info.cues['time_span']
-    assert [[tuple(s) for s in clip.tolist()] for clip in spans] == \
-        frames_spanned(info.index, 8, 8, 4)
+    # each token's step travels on in the cues, for later merge points:
+    # it lies in the window of the frames the token stands for
+    width = window + 1
+    for steps, row in zip(info.cues['time_step'].tolist(),
+                          frames_spanned(info.index, 8, 8, 4)):
+        assert [s // width for s in steps] == [f // width for f, _ in row]
 
 
 def test_temporal_window_impossible_is_named():
