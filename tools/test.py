@@ -7,6 +7,7 @@ from mmengine.config import Config
 from hvlm.utils import register_all_modules
 from hvlm.utils.cli import (build_runner, merge_test_args,
                             parse_test_args)
+from hvlm.utils.dist import close_dist
 
 
 def main(argv=None) -> None:
@@ -14,6 +15,7 @@ def main(argv=None) -> None:
     register_all_modules(init_default_scope=False)
     cfg = merge_test_args(Config.fromfile(args.config), args)
     build_runner(cfg).test()
+    close_dist()  # see hvlm.utils.dist: exiting with the group alive can abort
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ from mmengine.config import Config
 from hvlm.utils import register_all_modules
 from hvlm.utils.cli import (build_runner, merge_train_args,
                             parse_train_args)
+from hvlm.utils.dist import close_dist
 
 
 def main(argv=None) -> None:
@@ -15,6 +16,7 @@ def main(argv=None) -> None:
     register_all_modules(init_default_scope=False)
     cfg = merge_train_args(Config.fromfile(args.config), args)
     build_runner(cfg).train()
+    close_dist()  # see hvlm.utils.dist: exiting with the group alive can abort
 
 
 if __name__ == '__main__':

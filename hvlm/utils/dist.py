@@ -6,6 +6,12 @@ fails on a machine without a GPU. When CUDA is absent, hvlm initialises the
 gloo process group itself from the launcher's environment before the Runner
 is built (the Runner then skips ``init_dist``) and wraps the model with
 ``device_ids=None``.
+
+mmengine's Runner never destroys the process group. A process that exits
+with the group alive can abort during interpreter shutdown ("terminate
+called without an active exception", SIGABRT) when gloo's worker threads
+release tensors after Python is gone, turning a finished run into a failed
+one. The tools call ``close_dist`` once the run has succeeded.
 """
 import datetime
 import os
@@ -15,7 +21,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-__all__ = ['init_cpu_dist', 'launcher_env']
+__all__ = ['close_dist', 'init_cpu_dist', 'launcher_env']
 
 
 def launcher_env(launcher: str) -> dict:
@@ -81,4 +87,19 @@ def init_cpu_dist(launcher: str,
         rank=int(env['RANK']),
         world_size=int(env['WORLD_SIZE']),
         timeout=timeout or datetime.timedelta(minutes=30))
+    return True
+
+
+def close_dist() -> bool:
+    """Destroy the default process group, if there is one.
+
+    Call it after the run has finished on every rank, not from an error
+    path: a rank that failed mid-collective would leave the others blocked.
+
+    Returns:
+        True when a group was destroyed.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.destroy_process_group()
     return True
