@@ -14,8 +14,12 @@ def main(argv=None) -> None:
     args = parse_test_args(argv)
     register_all_modules(init_default_scope=False)
     cfg = merge_test_args(Config.fromfile(args.config), args)
-    build_runner(cfg).test()
-    close_dist()  # see hvlm.utils.dist: exiting with the group alive can abort
+    runner = build_runner(cfg)
+    runner.test()
+    # The Runner's DDP wrapper holds the process group: drop it, then
+    # close the group while Python is alive (see hvlm.utils.dist).
+    del runner
+    close_dist()
 
 
 if __name__ == '__main__':

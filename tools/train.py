@@ -15,8 +15,12 @@ def main(argv=None) -> None:
     args = parse_train_args(argv)
     register_all_modules(init_default_scope=False)
     cfg = merge_train_args(Config.fromfile(args.config), args)
-    build_runner(cfg).train()
-    close_dist()  # see hvlm.utils.dist: exiting with the group alive can abort
+    runner = build_runner(cfg)
+    runner.train()
+    # The Runner's DDP wrapper holds the process group: drop it, then
+    # close the group while Python is alive (see hvlm.utils.dist).
+    del runner
+    close_dist()
 
 
 if __name__ == '__main__':

@@ -7,21 +7,31 @@ gloo process group itself from the launcher's environment before the Runner
 is built (the Runner then skips ``init_dist``) and wraps the model with
 ``device_ids=None``.
 
-mmengine's Runner never destroys the process group. A process that exits
-with the group alive can abort during interpreter shutdown ("terminate
-called without an active exception", SIGABRT) when gloo's worker threads
-release tensors after Python is gone, turning a finished run into a failed
-one. The tools call ``close_dist`` once the run has succeeded.
+mmengine's Runner never destroys the process group, and its DDP wrapper
+keeps a reference to it, so the group (and gloo's worker threads) lives
+until the interpreter shuts down. A gloo worker that releases the last
+reference to a finished collective frees that collective's tensors, which
+needs the GIL when Python objects are attached to them. During interpreter
+shutdown a thread asking for the GIL is ended by ``pthread_exit``, which
+unwinds through a ``noexcept`` destructor: "terminate called without an
+active exception", SIGABRT, a finished run turned into a failed one. The
+same race in a live interpreter is a deadlock: the main thread, holding the
+GIL, destroys the group and waits for the mutex the worker holds while it
+waits for the GIL. ``close_dist`` tears the group down in an order that
+avoids both; the tools call it once the run has succeeded.
 """
 import datetime
+import gc
 import os
 import subprocess
+import time
+import warnings
 from typing import Optional
 
 import torch
 import torch.distributed as dist
 
-__all__ = ['close_dist', 'init_cpu_dist', 'launcher_env']
+__all__ = ['close_dist', 'gloo_threads', 'init_cpu_dist', 'launcher_env']
 
 
 def launcher_env(launcher: str) -> dict:
@@ -90,16 +100,56 @@ def init_cpu_dist(launcher: str,
     return True
 
 
-def close_dist() -> bool:
-    """Destroy the default process group, if there is one.
+def gloo_threads() -> Optional[int]:
+    """How many of gloo's threads (its per-group workers and transport
+    loops) this process runs, or None where threads cannot be listed
+    (only Linux's ``/proc`` names them)."""
+    tasks = '/proc/self/task'
+    if not os.path.isdir(tasks):
+        return None
+    count = 0
+    for tid in os.listdir(tasks):
+        try:
+            with open(f'{tasks}/{tid}/comm') as f:
+                name = f.read().strip()
+        except OSError:  # the thread ended while we looked
+            continue
+        count += name.startswith(('pt_gloo', 'gloo'))
+    return count
 
-    Call it after the run has finished on every rank, not from an error
-    path: a rank that failed mid-collective would leave the others blocked.
+
+def close_dist(settle_s: float = 0.2) -> bool:
+    """Destroy the default process group, and with it gloo's threads,
+    while the interpreter is fully alive.
+
+    Call it on every rank after the run has finished and after dropping the
+    Runner (a Runner kept only by reference cycles is collected here), not
+    from an error path: a rank that failed mid-collective would leave the
+    others blocked in the barrier.
+
+    Steps: a barrier, so that every rank has finished its collectives; a
+    garbage collection, which frees a finished Runner and its DDP wrapper
+    (it holds the group); a pause of ``settle_s`` without the GIL, in which
+    gloo's workers finish releasing the tensors of the last collectives
+    (they need the GIL for that); then the group is destroyed, and its
+    destructor joins the idle workers.
 
     Returns:
         True when a group was destroyed.
     """
     if not (dist.is_available() and dist.is_initialized()):
         return False
+    dist.barrier()
+    gc.collect()
+    time.sleep(settle_s)
     dist.destroy_process_group()
+    gc.collect()
+    left = gloo_threads()
+    if left:
+        warnings.warn(
+            f'{left} gloo threads still run after the process group was '
+            'destroyed: something still holds the group (a '
+            'DistributedDataParallel model, a Runner that is still '
+            'referenced?). Drop it before close_dist(); exiting with the '
+            'group alive can abort the process at shutdown.')
     return True

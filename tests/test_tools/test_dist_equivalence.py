@@ -1,17 +1,14 @@
 """2 processes x batch b train like 1 process x batch 2b: the same samples
 per step, each labelled item weighted 1/N of the global batch."""
-import socket
-import time
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.dataset import sampler as mmengine_sampler
 
 from hvlm.models.heads.base_head import global_mean
 from hvlm.registry import DATA_SAMPLERS
+from tests.dist_helpers import free_port, run_two_ranks
 from .conftest import REPO, run_tool
 
 CONFIG = str(REPO / 'tests/data/configs/tiny_sports_dist_equiv.py')
@@ -20,12 +17,6 @@ CONFIG = str(REPO / 'tests/data/configs/tiny_sports_dist_equiv.py')
 # per step over a handful of steps; 6e-8 was measured. 1e-5 is 100x that
 # and 1000x below what per-rank normalisation gave (1.5e-2).
 TOLERANCE = 1e-5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def load_state(path):
@@ -39,21 +30,6 @@ def load_state(path):
 def max_abs_diff(a, b):
     assert a.keys() == b.keys()
     return max((a[k] - b[k]).abs().max().item() for k in a)
-
-
-def join_or_kill(ranks, timeout_s):
-    """Join spawned ranks; kill them and fail, naming the ranks still
-    alive, if they outlive ``timeout_s`` (a hang must fail this test, not
-    stall the suite: pytest would wait on live non-daemon children at exit).
-    """
-    deadline = time.monotonic() + timeout_s
-    while not ranks.join(timeout=1):
-        if time.monotonic() > deadline:
-            alive = [i for i, p in enumerate(ranks.processes) if p.is_alive()]
-            for p in ranks.processes:
-                p.kill()
-                p.join()
-            pytest.fail(f'ranks {alive} still running after {timeout_s} s')
 
 
 def test_global_mean_in_one_process_is_a_mean():
@@ -94,19 +70,8 @@ def test_global_mean_under_ddp_gives_the_one_process_gradient():
     # in the first case, and 1 of 4 in the second
     for items in ([torch.zeros(0, 3), torch.randn(3, 3)],
                   [torch.randn(1, 3), torch.randn(3, 3)]):
-        # spawn, not fork: a child forked from a process whose torch
-        # thread pools are running can deadlock before it starts (seen in
-        # the full suite)
-        results = mp.get_context('spawn').SimpleQueue()
-        ranks = mp.start_processes(
-            _ddp_worker,
-            args=(free_port(), items, results),
-            nprocs=2,
-            join=False,
-            start_method='spawn')
-        join_or_kill(ranks, timeout_s=120)
         got = dict((rank, (loss, grad))
-                   for rank, loss, grad in (results.get(), results.get()))
+                   for rank, loss, grad in run_two_ranks(_ddp_worker, items))
         torch.manual_seed(0)
         model = nn.Linear(3, 1)
         everything = torch.cat(items)
