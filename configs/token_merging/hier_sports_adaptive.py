@@ -15,6 +15,7 @@ model = dict(
             motion=dict(enabled=True, window_size=15, normalize=True),
             saliency=dict(enabled=True, edge=True, attention=True,
                           color=True),
+            strength=8.0,
             adaptive_merging=dict(
                 target_compression_ratio=0.5,
                 min_compression_ratio=0.25,

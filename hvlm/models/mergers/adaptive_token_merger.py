@@ -110,8 +110,9 @@ class AdaptiveTokenMerger(nn.Module):
             ``max_compression_ratio`` (1.0), ``mode`` and ``temporal_window``
             of :class:`TemporalMergeScheduler`.
         strength (float): Importance weight against similarity and the
-            alternating split; 4 lets an importance gap of 0.25 override
-            both.
+            alternating split; 8 lets an importance gap of 0.125 override
+            the split (docs/TOKEN_MERGING.md compares 4 and 8 over thirteen
+            seeds).
         cue_scale (int): Pixels per token side at which cues are computed.
         use_keys (bool): Match on the attention keys when the encoder
             passes them (ToMe's choice), else on the tokens.
@@ -126,7 +127,7 @@ class AdaptiveTokenMerger(nn.Module):
                      target_compression_ratio=0.5,
                      min_compression_ratio=0.25,
                      max_compression_ratio=1.0),
-                 strength: float = 4.0,
+                 strength: float = 8.0,
                  cue_scale: int = 2,
                  use_keys: bool = True,
                  num_protected_tokens: int = 0) -> None:
