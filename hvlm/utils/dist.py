@@ -11,14 +11,15 @@ mmengine's Runner never destroys the process group, and its DDP wrapper
 keeps a reference to it, so the group (and gloo's worker threads) lives
 until the interpreter shuts down. A gloo worker that releases the last
 reference to a finished collective frees that collective's tensors, which
-needs the GIL when Python objects are attached to them. During interpreter
-shutdown a thread asking for the GIL is ended by ``pthread_exit``, which
-unwinds through a ``noexcept`` destructor: "terminate called without an
-active exception", SIGABRT, a finished run turned into a failed one. The
-same race in a live interpreter is a deadlock: the main thread, holding the
+needs the GIL when Python objects are attached to them. In a live
+interpreter this race is a deadlock (seen): the main thread, holding the
 GIL, destroys the group and waits for the mutex the worker holds while it
-waits for the GIL. ``close_dist`` tears the group down in an order that
-avoids both; the tools call it once the run has succeeded.
+waits for the GIL. During shutdown, Python ends a thread that asks for the
+GIL, which is the likely source of the abort CI saw at exit ("terminate
+called without an active exception", SIGABRT, a finished run turned into
+a failed one). ``close_dist`` tears the group down, and its threads with
+it, while the interpreter is alive; the tools call it once the run has
+succeeded.
 """
 import datetime
 import gc
@@ -123,16 +124,16 @@ def close_dist(settle_s: float = 0.2) -> bool:
     while the interpreter is fully alive.
 
     Call it on every rank after the run has finished and after dropping the
-    Runner (a Runner kept only by reference cycles is collected here), not
-    from an error path: a rank that failed mid-collective would leave the
-    others blocked in the barrier.
+    Runner, not from an error path: a rank that failed mid-collective would
+    leave the others blocked in the barrier.
 
     Steps: a barrier, so that every rank has finished its collectives; a
-    garbage collection, which frees a finished Runner and its DDP wrapper
-    (it holds the group); a pause of ``settle_s`` without the GIL, in which
-    gloo's workers finish releasing the tensors of the last collectives
-    (they need the GIL for that); then the group is destroyed, and its
-    destructor joins the idle workers.
+    pause of ``settle_s`` without the GIL, in which gloo's workers finish
+    releasing the tensors of the last collectives (they need the GIL for
+    that); the group is destroyed; a garbage collection frees a finished
+    Runner kept only by reference cycles, whose DDP wrapper held the last
+    reference to the group, so the group's destructor joins its idle
+    workers here rather than at shutdown.
 
     Returns:
         True when a group was destroyed.
@@ -140,7 +141,6 @@ def close_dist(settle_s: float = 0.2) -> bool:
     if not (dist.is_available() and dist.is_initialized()):
         return False
     dist.barrier()
-    gc.collect()
     time.sleep(settle_s)
     dist.destroy_process_group()
     gc.collect()

@@ -8,6 +8,7 @@ from mmengine.dataset import sampler as mmengine_sampler
 
 from hvlm.models.heads.base_head import global_mean
 from hvlm.registry import DATA_SAMPLERS
+from hvlm.utils.dist import close_dist
 from tests.dist_helpers import free_port, run_two_ranks
 from .conftest import REPO, run_tool
 
@@ -56,12 +57,8 @@ def _ddp_worker(rank, port, items, results):
     loss = global_mean(ddp(x).pow(2).sum(), len(x))
     loss.backward()
     results.put((rank, loss.item(), model.weight.grad.tolist()))
-    # The DDP reducer first: were it to drop the last reference to the
-    # gloo group, the group's destructor would join gloo's worker thread
-    # while holding the GIL that thread may need (torch's destructor does
-    # not release it): a hang at exit, seen in CI.
-    del ddp
-    dist.destroy_process_group()
+    del ddp  # its reducer holds the group (see hvlm.utils.dist)
+    close_dist()
 
 
 def test_global_mean_under_ddp_gives_the_one_process_gradient():
