@@ -37,7 +37,7 @@ grows in time up to ``max_frames`` frames, then in space
   batch): activations, gradients and temporaries. CPU: ``VmHWM`` reset
   through ``/proc/self/clear_refs``, with glibc returning every allocation
   above 64 KiB to the system on free (``MALLOC_MMAP_THRESHOLD_``), as in
-  ``hvlm.models.attention.benchmark``; CUDA:
+  ``hvlm.analysis.attention_benchmark``; CUDA:
   ``torch.cuda.max_memory_allocated``.
 * ``state_mb``: parameters plus optimizer state, counted from the tensors.
 * ``total_mb = peak_mb + state_mb``: what a training step needs.
@@ -57,7 +57,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from hvlm.models.attention.benchmark import _predicted_mb
+from hvlm.analysis.attention_benchmark import _predicted_mb
 from hvlm.utils.benchmark_process import (peak_since, reset_peak,
                                          run_module_in_subprocess)
 

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from hvlm.datasets.transforms import SampleFrames
 from hvlm.models.attention.cross_memory_attention import CrossMemoryAttention
-from hvlm.models.backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 from hvlm.models.heads import (ActionDetectionHead, VideoCaptioningHead,
                                VideoQAHead, decode_segments, step_times,
                                video_memory)

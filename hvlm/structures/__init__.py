@@ -1,3 +1,13 @@
-from .video_data_sample import OptSampleList, SampleList, VideoDataSample
+"""Data structures passed between pipeline, models and metrics.
 
-__all__ = ['VideoDataSample', 'SampleList', 'OptSampleList']
+Nothing here imports :mod:`hvlm.models`: heads, backbones and mergers all
+read these structures, so they sit below every model family.
+"""
+from .merge_info import MergeInfo
+from .video_data_sample import OptSampleList, SampleList, VideoDataSample
+from .video_features import VideoFeatures
+
+__all__ = [
+    'VideoDataSample', 'SampleList', 'OptSampleList', 'VideoFeatures',
+    'MergeInfo'
+]

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hvlm.models.attention import benchmark as bench
+from hvlm.analysis import attention_benchmark as bench
 from .conftest import run_tool
 
 TINY = dict(num_heads=2, head_dims=8, repeat=1)

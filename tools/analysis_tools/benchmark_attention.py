@@ -8,13 +8,13 @@ FullAttention (SDPA) measured in the same run.
         [--mem-cap-mb 60000] [--timeout-s 900] [--out-json FILE]
 
 Every type registered in ATTENTIONS is measured unless ``--types`` names
-some. The logic lives in ``hvlm.models.attention.benchmark``.
+some. The logic lives in ``hvlm.analysis.attention_benchmark``.
 """
 import argparse
 import json
 
 import hvlm.models  # noqa: F401
-from hvlm.models.attention.benchmark import (BASELINE, benchmark,
+from hvlm.analysis.attention_benchmark import (BASELINE, benchmark,
                                              format_table)
 from hvlm.registry import ATTENTIONS
 

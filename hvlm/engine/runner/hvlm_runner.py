@@ -9,13 +9,17 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
+# The families a config names: importing them fills their registries
+# (the engine's own registries are filled by importing this package).
+import hvlm.datasets  # noqa: F401
+import hvlm.evaluation  # noqa: F401
+import hvlm.models  # noqa: F401
 from hvlm.datasets.worker_tracker import (clear_loading_notes,
                                           explain_worker_death)
 from hvlm.registry import FUNCTIONS, RUNNERS
 from hvlm.utils.atomic_io import find_resumable_checkpoint
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
-from hvlm.utils.setup_env import register_all_modules
 
 # Hooks every hvlm run gets unless the config already lists them.
 DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook',
@@ -70,7 +74,6 @@ class HVLMRunner(Runner):
     @classmethod
     def from_cfg(cls, cfg: Union[Config, ConfigDict]) -> 'HVLMRunner':
         cfg = copy.deepcopy(cfg)
-        register_all_modules(init_default_scope=False)
         check_config(cfg)
         share_vocabulary(cfg)
 

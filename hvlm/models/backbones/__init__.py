@@ -1,5 +1,10 @@
-"""Video backbones (registry: ``MODELS``) and the features they return."""
+"""Video backbones (registry: ``MODELS``).
+
+``VideoFeatures``, what they return, lives in :mod:`hvlm.structures`; it is
+re-exported here for code that imported it from this package.
+"""
+from hvlm.structures import VideoFeatures
+
 from .hierarchical_video_encoder import HierarchicalVideoEncoder
-from .video_features import VideoFeatures
 
 __all__ = ['HierarchicalVideoEncoder', 'VideoFeatures']

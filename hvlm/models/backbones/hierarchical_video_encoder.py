@@ -10,8 +10,8 @@ from torch.utils.checkpoint import checkpoint
 from hvlm.registry import MERGERS, MODELS
 from ..layers import (TransformerBlock, TubeletEmbedding,
                       sincos_position_embedding_3d)
-from ..mergers.merge_info import compose
-from .video_features import VideoFeatures
+from hvlm.structures.merge_info import compose
+from hvlm.structures import VideoFeatures
 
 
 @MODELS.register_module()

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from hvlm.registry import HEADS
 from hvlm.structures import SampleList
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 from .base_head import BaseHead, global_mean
 from .temporal_decoding import decode_segments, temporal_smooth
 

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from hvlm.structures import SampleList
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 
 
 def global_mean(total: Tensor, count: Union[Tensor, int, float]) -> Tensor:

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from hvlm.registry import HEADS
 from hvlm.structures import SampleList
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 from .base_head import BaseHead
 
 # The original HierarchicalVLM's loss weights for its three tasks.

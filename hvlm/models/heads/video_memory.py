@@ -4,7 +4,7 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 
 
 def video_memory(feats: VideoFeatures) -> Tuple[Tensor, Tensor, Tensor]:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from hvlm.registry import HEADS
 from hvlm.structures import SampleList
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 from ..text import QuestionVideoEncoder, TokenizerStateMixin
 from .base_head import BaseHead, global_mean
 from .video_memory import time_features, video_memory

@@ -6,7 +6,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from hvlm.registry import MERGERS
-from .merge_info import MergeInfo, merge_tokens
+from hvlm.structures.merge_info import MergeInfo, merge_tokens
 
 
 @MERGERS.register_module()

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from hvlm.registry import ADAPTERS, HEADS, MODELS
 from hvlm.structures import OptSampleList, SampleList
-from ..backbones.video_features import VideoFeatures
+from hvlm.structures import VideoFeatures
 from ..experts.domain_router import Routing
 
 MODES = ('loss', 'predict', 'tensor')

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hvlm.models.backbones import VideoFeatures
+from hvlm.structures import VideoFeatures
 from hvlm.models.mergers import unmerge
 from hvlm.registry import ATTENTIONS, MODELS
 

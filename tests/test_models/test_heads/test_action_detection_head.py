@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
-from hvlm.models.backbones import VideoFeatures
+from hvlm.structures import VideoFeatures
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import hvlm.models  # noqa: F401
-from hvlm.models.backbones import VideoFeatures
+from hvlm.structures import VideoFeatures
 from hvlm.models.text import WordTokenizer
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
-from hvlm.models.backbones import VideoFeatures
+from hvlm.structures import VideoFeatures
 from hvlm.models.heads.video_memory import time_features
 from hvlm.models.text import WordTokenizer
 from hvlm.registry import HEADS

@@ -76,6 +76,19 @@ def test_equals_tome_with_cues_off(N, ratio, with_keys, with_size, protect):
         unmerge(info.size[..., None], info.index)[..., 0], ref_size)
 
 
+def test_odd_count_round_removes_all_of_a():
+    """With odd N, A holds ceil(N/2) tokens and one round may merge them
+    all, leaving the floor(N/2) B tokens: one token more than ToMe's cap of
+    floor(N/2) per round (docs/TOKEN_MERGING.md)."""
+    torch.manual_seed(0)
+    merger = build(0.5, **OFF)
+    x, keys = torch.randn(2, 63, 8), torch.randn(2, 63, 5)
+    info = merger(x, shape=None, attn=keys, keep=31)
+    assert info.x.shape == (2, 31, 8)
+    ref_x, _ = tome_reference(x, keys, torch.ones(2, 63), r=32)
+    torch.testing.assert_close(unmerge(info.x, info.index), ref_x)
+
+
 def test_protected_tokens_never_merge():
     torch.manual_seed(0)
     merger = build(0.25, num_protected_tokens=3, **OFF)

@@ -1,7 +1,7 @@
 import torch
 
 from hvlm.models.mergers import compose, merge_tokens, unmerge
-from hvlm.models.mergers.merge_info import gather_rows, sum_tokens
+from hvlm.structures.merge_info import gather_rows, sum_tokens
 
 
 def test_merge_tokens_is_size_weighted_mean():

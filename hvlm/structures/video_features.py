@@ -4,7 +4,7 @@ from typing import Tuple
 
 from torch import Tensor
 
-from ..mergers.merge_info import unmerge
+from .merge_info import unmerge
 
 
 @dataclass

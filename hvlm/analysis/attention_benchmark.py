@@ -114,7 +114,7 @@ def run_case_in_subprocess(attention: dict,
         ``'skipped'`` or ``'error'``) and ``reason``.
     """
     return run_module_in_subprocess(
-        'hvlm.models.attention.benchmark',
+        'hvlm.analysis.attention_benchmark',
         dict(attention=attention, seq_len=seq_len, **kwargs),
         mem_cap_mb=mem_cap_mb, timeout_s=timeout_s, poll_s=poll_s)
 
