@@ -7,7 +7,12 @@ Settings (the backbone of ``cfg.model`` changed, nothing else):
 * ``baseline``: ``attention=dict(type='FullAttention')``, ``merger=None``;
 * ``model``: the config as it is;
 * ``model_with_cp``: the config with ``with_cp=True`` (every block
-  recomputed in the backward pass, non-reentrant).
+  recomputed in the backward pass, non-reentrant);
+* ``model_amp`` (speed only): the config's model under mixed precision,
+  as ``--amp`` would run it if it did not check the CPU first: an
+  ``AmpOptimWrapper`` for training and mmengine's ``autocast`` for
+  inference (bfloat16 on CPU). Its ``speedup_vs_model`` is what ``--amp``
+  gains or loses on this machine.
 
 Everything a training run has is real: batches decoded by decord from the
 config's videos through its pipeline, collated by ``HVLMRunner``'s
@@ -49,6 +54,7 @@ import logging
 import resource
 import sys
 import time
+import warnings
 from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -61,7 +67,7 @@ from hvlm.analysis.attention_benchmark import _predicted_mb
 from hvlm.utils.benchmark_process import (peak_since, reset_peak,
                                          run_module_in_subprocess)
 
-SETTINGS = ('baseline', 'model', 'model_with_cp')
+SETTINGS = ('baseline', 'model', 'model_with_cp', 'model_amp')
 BASELINE = 'baseline'
 
 
@@ -203,9 +209,15 @@ class Subject:
             load_checkpoint(model, checkpoint, map_location='cpu',
                             strict=setting != BASELINE, logger='silent')
         self.model = model.to(device)
-        with _quiet_mmengine():
-            self.optim_wrapper = build_optim_wrapper(
-                self.model, copy.deepcopy(cfg.optim_wrapper))
+        self.amp = setting == 'model_amp'
+        optim_wrapper = copy.deepcopy(cfg.optim_wrapper)
+        if self.amp:
+            optim_wrapper['type'] = 'AmpOptimWrapper'
+        with _quiet_mmengine(), warnings.catch_warnings():
+            # the slow-bfloat16 warning: measuring that is the point here
+            warnings.simplefilter('ignore')
+            self.optim_wrapper = build_optim_wrapper(self.model,
+                                                     optim_wrapper)
         self.train_batch, loader = _first_batch(cfg.train_dataloader,
                                                 batch_size, seed)
         # The hook's own code; it reads only these two runner attributes.
@@ -240,9 +252,10 @@ class Subject:
 
     def infer_step(self) -> float:
         """One inference step (``predict``, no gradients); its seconds."""
+        from mmengine.runner.amp import autocast
         self.model.eval()
         start = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(enabled=self.amp):
             self.model.test_step(self.test_batch)
         self._sync()
         return time.perf_counter() - start
@@ -315,6 +328,11 @@ def benchmark_speed(cfg: Config,
                          and r['setting'] == BASELINE), row)
             row['speedup_vs_baseline'] = base['latency_ms'] / \
                 row['latency_ms']
+            model = next((r for r in rows if r['mode'] == mode
+                          and r['setting'] == 'model'), None)
+            if name == 'model_amp' and model is not None:
+                row['speedup_vs_model'] = model['latency_ms'] / \
+                    row['latency_ms']
             rows.append(row)
             if log is not None:
                 log(format_speed_row(row))
@@ -325,7 +343,7 @@ def benchmark_speed(cfg: Config,
 _SPEED_COLUMNS = (('setting', 14), ('mode', 6), ('clips', 6),
                   ('tokens_per_clip', 16), ('latency_ms', 11),
                   ('p90_ms', 9), ('clips_per_s', 12),
-                  ('speedup_vs_baseline', 20))
+                  ('speedup_vs_baseline', 20), ('speedup_vs_model', 17))
 
 
 def _cells(row: Dict[str, object], columns) -> str:

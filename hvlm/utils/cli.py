@@ -7,7 +7,11 @@ tested without starting a run.
 import argparse
 import os
 import os.path as osp
+import warnings
+
 from mmengine.config import Config, DictAction
+
+from .cpu_amp import cpu_amp_advice
 
 __all__ = [
     'parse_train_args', 'merge_train_args', 'parse_test_args',
@@ -52,8 +56,9 @@ def parse_train_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed precision: bfloat16 autocast on CPU, float16 with loss '
-        'scaling on GPU')
+        help='mixed precision: float16 with loss scaling on GPU; bfloat16 '
+        'autocast on CPU, unless this CPU runs bfloat16 more than 2x slower '
+        'than float32 (then float32, with a warning)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -84,7 +89,10 @@ def parse_test_args(argv=None) -> argparse.Namespace:
         '--out',
         help='dump every prediction to this pickle file (.pkl) as well')
     parser.add_argument(
-        '--amp', action='store_true', help='test under mixed precision')
+        '--amp',
+        action='store_true',
+        help='test under mixed precision (on CPU only where bfloat16 is '
+        'not slower than float32, as for training)')
     return parser.parse_args(argv)
 
 
@@ -114,17 +122,24 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
             checkpoint['save_best'] = None
 
     if args.amp:
+        # on a CPU that runs bfloat16 slowly (hvlm.utils.cpu_amp) only a
+        # float16 recipe keeps its autocast; evaluation would autocast to
+        # bfloat16, so it stays in float32
+        bf16_slow = _cpu_bf16_slow()
+        dtype = str(cfg.optim_wrapper.get('dtype') or 'bfloat16')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):
             raise ValueError(
                 f'--amp needs optim_wrapper.type to be OptimWrapper or '
                 f'AmpOptimWrapper, but the config has {optim_wrapper!r}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        if cfg.get('val_cfg') is not None:
-            cfg.val_cfg.fp16 = True
-        if cfg.get('test_cfg') is not None:
-            cfg.test_cfg.fp16 = True
+        if not (bf16_slow and dtype.endswith('bfloat16')):
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if not bf16_slow:
+            if cfg.get('val_cfg') is not None:
+                cfg.val_cfg.fp16 = True
+            if cfg.get('test_cfg') is not None:
+                cfg.test_cfg.fp16 = True
 
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
@@ -159,7 +174,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     _set_env_and_work_dir(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    if args.amp and cfg.get('test_cfg') is not None:
+    if args.amp and cfg.get('test_cfg') is not None and not _cpu_bf16_slow():
         cfg.test_cfg.fp16 = True
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
@@ -172,6 +187,16 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
         evaluators.append(dict(type='DumpResults', out_file_path=args.out))
         cfg.test_evaluator = evaluators
     return cfg
+
+
+def _cpu_bf16_slow() -> bool:
+    """True, with a warning that says why and what to use instead, on a CPU
+    where bfloat16 autocast is slower than float32 by more than
+    :data:`hvlm.utils.cpu_amp.SLOWDOWN_LIMIT`."""
+    advice = cpu_amp_advice()
+    if advice:
+        warnings.warn(advice, stacklevel=3)
+    return bool(advice)
 
 
 def build_runner(cfg: Config):

@@ -1,5 +1,7 @@
 """--amp on CPU: bf16 autocast without loss scaling by default, fp16 with a
 CPU GradScaler on request; state round-trips."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -55,3 +57,19 @@ def test_fp16_on_cpu_gets_a_loss_scaler():
 def test_other_dtypes_on_cpu_are_a_clear_error():
     with pytest.raises(ValueError, match='float64.*bfloat16'):
         build(dtype='float64')
+
+
+def test_bf16_named_by_the_config_warns_on_a_slow_cpu(monkeypatch):
+    from hvlm.utils import cpu_amp
+    slow = cpu_amp.CPUBF16Probe('AVX2', (), 82.0, 0.9)
+    monkeypatch.setattr(
+        'hvlm.engine.optim.amp_optim_wrapper.probe_cpu_bf16', lambda: slow)
+    with pytest.warns(UserWarning, match=r'AVX2.*0\.9 GFLOP/s'):
+        _, wrapper = build()
+    assert wrapper.cast_dtype == torch.bfloat16  # what the config asked for
+    fast = cpu_amp.CPUBF16Probe('AVX512', ('amx_bf16', ), 80.0, 190.0)
+    monkeypatch.setattr(
+        'hvlm.engine.optim.amp_optim_wrapper.probe_cpu_bf16', lambda: fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        build()

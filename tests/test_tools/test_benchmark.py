@@ -91,7 +91,8 @@ def test_memory_rows_ratios_caps_and_stops():
 def test_tool_speed_and_memory_on_real_videos(tiny_demo_root, tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_tool('analysis_tools/benchmark.py', TINY, '--speed',
-                    '--memory', '--compare-with-cp', '--num-iterations',
+                    '--memory', '--compare-with-cp', '--compare-with-amp',
+                    '--num-iterations',
                     '1', '--warmup', '0', '--seq-lens', '64',
                     '--max-frames', '8', '--memory-iterations', '1',
                     '--threads', '1', '--out-json', out, '--cfg-options',
@@ -101,7 +102,12 @@ def test_tool_speed_and_memory_on_real_videos(tiny_demo_root, tmp_path):
     speed = {(r['setting'], r['mode']): r for r in result['speed']['rows']}
     assert sorted(speed) == [('baseline', 'infer'), ('baseline', 'train'),
                              ('model', 'infer'), ('model', 'train'),
+                             ('model_amp', 'infer'), ('model_amp', 'train'),
                              ('model_with_cp', 'train')]
+    for mode in ('train', 'infer'):
+        amp, model = speed[('model_amp', mode)], speed[('model', mode)]
+        assert amp['speedup_vs_model'] == pytest.approx(
+            model['latency_ms'] / amp['latency_ms'])
     for row in speed.values():
         assert row['latency_ms'] > 0 and row['p90_ms'] >= row['latency_ms']
         # tiny_sports: 2 videos of 4 clips, 4 x 64 x 64 at (2, 8, 8)

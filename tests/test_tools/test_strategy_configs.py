@@ -89,7 +89,8 @@ def test_strategy_hooks_with_dist_train_amp(tiny_demo_root, tmp_path):
     work = tmp_path / 'work'
     run_tool('dist_train.sh', TINY_STRATEGIES, 2, '--amp', '--work-dir',
              work, '--cfg-options', *data_options(tiny_demo_root),
-             'train_cfg.val_interval=10', env=dict(PORT='29533'),
+             'train_cfg.val_interval=10',
+             env=dict(PORT='29533', HVLM_CPU_AMP='1'),
              timeout=400)
     log = find_one(work, '*.log').read_text()
     assert 'world size 2' in log

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
+from hvlm.utils import cpu_amp
 from hvlm.utils.cli import (merge_test_args, merge_train_args,
                             parse_test_args, parse_train_args)
 
@@ -15,6 +16,24 @@ CONFIG = str(REPO / 'configs' / 'hier_sports.py')
 def train_cfg(*argv):
     args = parse_train_args([CONFIG, *argv])
     return merge_train_args(Config.fromfile(CONFIG), args)
+
+
+# what the probe measured on an AVX2-only AMD EPYC, and on a Xeon with AMX
+AVX2_EPYC = cpu_amp.CPUBF16Probe('AVX2', (), 82.0, 0.9)
+AMX_XEON = cpu_amp.CPUBF16Probe('AVX512', ('amx_bf16', 'avx512_bf16'), 80.0,
+                                190.0)
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    """``cpu(probe)`` makes the bfloat16 probe report ``probe``."""
+    monkeypatch.delenv('HVLM_CPU_AMP', raising=False)
+    monkeypatch.setattr(cpu_amp.torch.cuda, 'is_available', lambda: False)
+
+    def use(probe):
+        monkeypatch.setattr(cpu_amp, 'probe_cpu_bf16', lambda: probe)
+
+    return use
 
 
 def test_defaults():
@@ -32,7 +51,8 @@ def test_resume_bare_and_with_path():
     assert cfg.resume is True and cfg.load_from == 'x/epoch_3.pth'
 
 
-def test_amp_no_validate_seed_deterministic_auto_scale():
+def test_amp_no_validate_seed_deterministic_auto_scale(cpu):
+    cpu(AMX_XEON)
     cfg = train_cfg('--amp', '--seed', '7', '--deterministic',
                     '--auto-scale-lr', '--work-dir', '/tmp/w')
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
@@ -44,6 +64,57 @@ def test_amp_no_validate_seed_deterministic_auto_scale():
     cfg = train_cfg('--no-validate')
     assert cfg.val_cfg is None and cfg.val_dataloader is None
     assert cfg.default_hooks.checkpoint.save_best is None
+
+
+def test_amp_on_a_cpu_without_fast_bf16_falls_back_to_fp32(cpu):
+    cpu(AVX2_EPYC)
+    with pytest.warns(UserWarning) as record:
+        cfg = train_cfg('--amp')
+    message = str(record[0].message)
+    # the measured reason, and what to use instead
+    assert 'AVX2' in message and '0.9 GFLOP/s' in message
+    assert '82.0 in float32' in message and 'HVLM_CPU_AMP=1' in message
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert not cfg.val_cfg.get('fp16') and not cfg.test_cfg.get('fp16')
+    args = parse_test_args([CONFIG, 'ckpt.pth', '--amp'])
+    with pytest.warns(UserWarning, match='AVX2'):
+        cfg = merge_test_args(Config.fromfile(CONFIG), args)
+    assert not cfg.test_cfg.get('fp16')
+
+
+def test_amp_on_a_cpu_without_fast_bf16_keeps_a_float16_recipe(cpu):
+    cpu(AVX2_EPYC)
+    with pytest.warns(UserWarning, match='AVX2'):
+        cfg = train_cfg('--amp', '--cfg-options',
+                        'optim_wrapper.dtype=float16')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    # evaluation autocasts to bfloat16 on CPU: it stays in float32
+    assert not cfg.val_cfg.get('fp16')
+
+
+def test_amp_forced_on_a_slow_cpu(cpu, monkeypatch):
+    cpu(AVX2_EPYC)
+    monkeypatch.setenv('HVLM_CPU_AMP', '1')
+    cfg = train_cfg('--amp')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.val_cfg.fp16 is True
+
+
+def test_amp_on_a_cpu_with_fast_bf16_warns_nothing(cpu, recwarn):
+    cpu(AMX_XEON)
+    cfg = train_cfg('--amp')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.val_cfg.fp16 is True
+    assert not [w for w in recwarn if 'bfloat16' in str(w.message)]
+
+
+def test_the_probe_measures_this_cpu():
+    probe = cpu_amp.probe_cpu_bf16()
+    assert probe.capability == cpu_amp.torch.backends.cpu.get_cpu_capability()
+    assert probe.fp32_gflops > 0 and probe.bf16_gflops > 0
+    assert probe.slowdown == pytest.approx(probe.fp32_gflops /
+                                           probe.bf16_gflops)
+    assert set(probe.native_flags) <= {'amx_bf16', 'avx512_bf16'}
 
 
 def test_cfg_options_and_launcher():

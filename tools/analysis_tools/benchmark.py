@@ -5,7 +5,7 @@ with FullAttention and no token merging, measured in the same run.
         [--speed] [--num-iterations 10] [--warmup 2]
         [--memory] [--max-sequence-length 16384 | --seq-lens L ...]
         [--max-frames 32] [--memory-iterations 2]
-        [--compare-with-cp] [--batch-size B] [--model-config FILE]
+        [--compare-with-cp] [--compare-with-amp] [--batch-size B] [--model-config FILE]
         [--device cpu|cuda] [--threads N] [--mem-cap-mb MB] [--timeout-s S]
         [--cfg-options k=v ...] [--out-json FILE]
 
@@ -18,6 +18,11 @@ up to --max-sequence-length (the clip grows in time up to --max-frames
 frames, then in space), each case in its own process; a case that passes
 --mem-cap-mb (default: 90% of the memory available at start) or
 --timeout-s is recorded as skipped.
+
+--compare-with-amp (--speed) adds the model under mixed precision; its
+speedup_vs_model says what --amp gains or loses on this machine (on CPU
+--amp itself runs float32 where bfloat16 is more than 2x slower; see
+hvlm.utils.cpu_amp).
 
 --compare-with-cp adds the model with gradient checkpointing
 (backbone.with_cp=True): its memory saving and time cost against the
@@ -62,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='measured training steps per case (--memory)')
     parser.add_argument('--compare-with-cp', action='store_true',
                         help='also the model with backbone.with_cp=True')
+    parser.add_argument('--compare-with-amp', action='store_true',
+                        help='also the model under mixed precision '
+                        '(--speed)')
     parser.add_argument('--batch-size', type=int,
                         help='videos per batch (default: the config\'s for '
                         '--speed, 1 for --memory)')
@@ -115,18 +123,22 @@ def main(argv=None) -> int:
     cfg = load_config(args)
     settings = [BASELINE, 'model'] + (['model_with_cp']
                                       if args.compare_with_cp else [])
+    speed_settings = settings + (['model_amp'] if args.compare_with_amp
+                                 else [])
     log = lambda line: print(line, flush=True)  # noqa: E731
     result = dict(config=args.config, checkpoint=args.checkpoint,
                   model_config=args.model_config, device=args.device)
     print(f'{args.config}: "model" as configured; "baseline" the same with '
           'backbone.attention=FullAttention and backbone.merger=None'
           + ('; "model_with_cp" with backbone.with_cp=True'
-             if args.compare_with_cp else ''))
+             if args.compare_with_cp else '')
+          + ('; "model_amp" the model under mixed precision (bfloat16 '
+             'autocast on CPU)' if args.compare_with_amp else ''))
     if args.speed:
         print(f'\n--speed: median and p90 of {args.num_iterations} steps '
               f'after {args.warmup} warm-up, round-robin; real batches')
         speed = benchmark_speed(
-            cfg, settings, checkpoint=args.checkpoint,
+            cfg, speed_settings, checkpoint=args.checkpoint,
             num_iterations=args.num_iterations, warmup=args.warmup,
             batch_size=args.batch_size, device=args.device, log=log)
         print('\n' + format_speed(speed))

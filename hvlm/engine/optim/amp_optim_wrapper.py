@@ -1,4 +1,5 @@
 """Mixed precision that works where the user runs: CPU or GPU."""
+import warnings
 from contextlib import contextmanager
 from typing import Union
 
@@ -9,6 +10,7 @@ from mmengine.optim import AmpOptimWrapper as MMEngineAmpOptimWrapper
 from mmengine.optim import OptimWrapper
 
 from hvlm.registry import OPTIM_WRAPPERS
+from hvlm.utils.cpu_amp import SLOWDOWN_LIMIT, probe_cpu_bf16
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -19,6 +21,9 @@ class AmpOptimWrapper(MMEngineAmpOptimWrapper):
     ``autocast`` refuses float16 on CPU. On CPU this one autocasts to
     bfloat16 by default (a real speedup on CPUs with AMX) and skips loss
     scaling, which bfloat16 does not need: it has float32's exponent range.
+    A config that names this wrapper gets bfloat16 even on a CPU that runs
+    it slowly (with a warning that gives the measured speeds);
+    ``--amp`` instead falls back to float32 there (:mod:`hvlm.utils.cpu_amp`).
     ``dtype='float16'`` on CPU autocasts to float16 with a CPU
     ``torch.amp.GradScaler``, as on a GPU: a step whose scaled gradients
     overflow is skipped and the scale lowered (halved by default). That is
@@ -60,6 +65,15 @@ class AmpOptimWrapper(MMEngineAmpOptimWrapper):
                 'loss scaling)')
         OptimWrapper.__init__(self, **kwargs)
         self.cast_dtype = dtype or torch.bfloat16
+        if self.cast_dtype == torch.bfloat16:
+            probe = probe_cpu_bf16()
+            if not probe.bf16_pays_off:
+                warnings.warn(
+                    f'AmpOptimWrapper: {probe.describe()}: bfloat16 autocast '
+                    f'(more than {SLOWDOWN_LIMIT:g}x slower) will slow this '
+                    'run down; `--amp` alone would have fallen back to '
+                    'float32 here. Remove AmpOptimWrapper from the config to '
+                    'train in float32.')
         self._scale_update_param = None
         self.loss_scaler = None
         if self.cast_dtype == torch.float16:
