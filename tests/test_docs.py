@@ -86,3 +86,38 @@ def test_the_8_epoch_general_config_ends_its_schedule_at_epoch_8():
     general = Config.fromfile(str(REPO / 'configs' / 'hier_general.py'))
     assert cfg.train_dataloader.dataset.get('domains') is None
     assert cfg.model == general.model
+
+
+def _lora_table():
+    """DOMAIN_MODULES.md's LoRA table: ``[(first cell, total, per domain)]``."""
+    text = (REPO / 'docs' / 'DOMAIN_MODULES.md').read_text()
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if len(cells) == 4 and re.fullmatch(r'[\d,]+', cells[1]):
+            rows.append((cells[0], int(cells[1].replace(',', '')),
+                         int(cells[2].replace(',', ''))))
+    return rows
+
+
+def test_the_lora_parameter_table_is_what_count_params_prints():
+    from hvlm.analysis import build_model_on_meta, count_parameters
+    from hvlm.utils import register_all_modules
+    register_all_modules()
+    lora = Config.fromfile(
+        str(REPO / 'configs' / 'hier_sports_lora-ft.py')).model.adapter
+    base = Config.fromfile(
+        str(REPO / 'configs' / '_base_' / 'models' / 'hvlm_base.py')).model
+    small = Config.fromfile(
+        str(REPO / 'configs' / 'hier_sports_lora-ft.py')).model
+    models = [small.to_dict()]
+    for targets in (('attn', 'mlp'), ('attn', )):
+        cfg = base.to_dict()
+        cfg['adapter'] = dict(lora.to_dict(), target_modules=targets)
+        models.append(cfg)
+    rows = _lora_table()
+    assert len(rows) == 3, rows
+    for (name, total, per_domain), cfg in zip(rows, models):
+        counts = count_parameters(build_model_on_meta(cfg))
+        assert (total, per_domain) == (
+            counts['total'], counts['lora_per_domain']['sports']), name
