@@ -29,7 +29,7 @@ from .log_curves import load_scalars, scalars_files, training_windows
 
 __all__ = [
     'benchmark_dataloader', 'format_dataloader_benchmark',
-    'find_scalars_file', 'data_time_share', 'format_data_time_share'
+    'data_time_share', 'format_data_time_share'
 ]
 
 
