@@ -89,7 +89,7 @@ def test_the_8_epoch_general_config_ends_its_schedule_at_epoch_8():
 
 
 def _lora_table():
-    """DOMAIN_MODULES.md's LoRA table: ``[(first cell, total, per domain)]``."""
+    """DOMAIN_MODULES.md's LoRA table: ``[(model, total, per domain)]``."""
     text = (REPO / 'docs' / 'DOMAIN_MODULES.md').read_text()
     rows = []
     for line in text.splitlines():

@@ -33,7 +33,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    'Series', 'scalars_files', 'load_scalars', 'log_keys', 'extract_series', 'default_legend',
+    'Series', 'scalars_files', 'load_scalars', 'log_keys', 'extract_series',
+    'default_legend',
     'plot_curves', 'save_figure', 'training_windows', 'train_time_stats',
     'format_train_time', 'default_figure_path'
 ]
