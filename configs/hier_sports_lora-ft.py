@@ -3,10 +3,13 @@
 # linear of the encoder: 74 K parameters, 2.4% of the small model with
 # its four domain adapters, as count_params.py reports).
 #
-# Needs the general checkpoint: run
+# Needs the general checkpoint work_dirs/hier_general/epoch_30.pth (the last
+# epoch of hier_general's 30), which this command writes:
 #   python tools/train.py configs/hier_general.py
-# first. Without that file this config cannot run (the Runner stops at
-# load_from); the path is the last epoch of hier_general's 30 epochs.
+# Without that file the run stops at load_from. To start from another
+# general model, e.g. configs/hier_general_8e.py's:
+#   python tools/train.py configs/hier_sports_lora-ft.py \
+#       --cfg-options load_from=work_dirs/hier_general_8e/epoch_8.pth
 _base_ = ['./hier_sports.py']
 
 load_from = 'work_dirs/hier_general/epoch_30.pth'

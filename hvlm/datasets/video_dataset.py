@@ -295,10 +295,11 @@ class VideoDataset(BaseDataset):
                 info['tasks'].add('video_captioning')
                 info['captions'] = list(annotations['video_captioning'][vid])
             data_list.append(info)
+        if not data_list and videos:
+            raise ValueError(self._no_video_in_domains(videos))
         if not data_list:
-            where = f'domains {self.domains} of ' if self.domains else ''
             raise ValueError(
-                f'VideoDataset: no videos in {where}{self.data_root}; '
+                f'VideoDataset: no videos in {self.data_root}; '
                 f'expected entries in {self.ann_dir}/{METADATA_FILE} or '
                 f'files ending in {VIDEO_EXTENSIONS} in {self.video_dir}/')
         if unknown_domains:
@@ -309,6 +310,28 @@ class VideoDataset(BaseDataset):
                 logger='current',
                 level=logging.WARNING)
         return data_list
+
+    def _no_video_in_domains(self, videos: Dict[str, dict]) -> str:
+        """Why the ``domains`` filter left nothing, and the two ways out."""
+        found: Dict[str, int] = {}
+        for video in videos.values():
+            found[video['domain']] = found.get(video['domain'], 0) + 1
+        counts = ', '.join(f'{d!r} ({n})' for d, n in sorted(found.items()))
+        metadata = osp.join(self.data_root, self.ann_dir, METADATA_FILE)
+        why = '' if osp.isfile(metadata) else (
+            f'; without {metadata} every video is domain {DEFAULT_DOMAIN!r}')
+        return (
+            f'VideoDataset({self.data_root}): none of its {len(videos)} '
+            f'videos is in domains {self.domains}: their domains are '
+            f'{counts}{why}. Either train on the domains the data has: set '
+            'the dataset\'s domains for each split, e.g. --cfg-options '
+            'train_dataloader.dataset.domains=None (every video) or '
+            f'"train_dataloader.dataset.domains=[\'{sorted(found)[0]}\']" '
+            '(and the same for val_dataloader and test_dataloader), or '
+            f'configs/hier_general.py, which filters no domain; or name each '
+            f'video\'s domain in {metadata}: '
+            '[{"video_id": "<file name without extension>", '
+            '"domain": "sports", "duration": <seconds>}, ...]')
 
     # ------------------------------------------------------------------
     # Items
