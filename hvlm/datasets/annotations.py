@@ -20,11 +20,11 @@ Parsed forms (all plain Python, JSON-able)::
 """
 import json
 import math
-import re
 from typing import Any, Collection, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hvlm.utils.ptb_tokenize import caption_words
 from .exceptions import AnnotationError
 
 __all__ = [
@@ -221,12 +221,6 @@ def parse_task_file(path: str, task: str,
                 parsed.append(dict(text=text, start=start, end=end))
         out[vid] = parsed
     return out
-
-
-def caption_words(text: str) -> List[str]:
-    """Lower-cased words of a caption: ``'A red circle.' -> ['a', 'red',
-    'circle']``. The ``words`` vocabulary is built with this function."""
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def segment_at_times(times: Sequence[float], starts: Sequence[float],
