@@ -5,6 +5,8 @@ import math
 import re
 from pathlib import Path
 
+import torch
+
 from .conftest import TINY, data_options, find_one, run_tool
 
 TEXTS = ('一个男人在球场上跑步。', '¡El jugador está corriendo rápido!', '... !')
@@ -41,3 +43,8 @@ def test_train_and_validate_captions_in_any_language(demo_copy, tmp_path):
         assert key in scores, log[-3000:]
         assert math.isfinite(float(scores[key])), (key, scores[key])
     assert float(scores['num_segments']) > 0
+    # the vocabulary has the words of both languages, accents kept
+    meta = torch.load(work / 'epoch_1.pth', map_location='cpu',
+                      weights_only=False)['meta']
+    assert {'跑', '球', 'el', 'jugador', 'está', 'rápido'} <= set(
+        meta['dataset_meta']['words'])
