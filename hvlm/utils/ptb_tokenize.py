@@ -9,9 +9,11 @@ them; pure regular expressions, no data download) and a few steps where
 CoreNLP and nltk differ:
 
 - curly quotes, dashes and the ellipsis character are read as their ASCII
-  forms (CoreNLP normalises them), and ``¿`` / ``¡`` are split off words;
+  forms (CoreNLP normalises them), and ``¿``, ``¡`` and ``°`` are split
+  off words;
 - a run of ``?`` and ``!`` is one token (``?!`` is kept, as in CoreNLP,
-  because only a lone ``?`` or ``!`` is in the dropped list);
+  because only a lone ``?`` or ``!`` is in the dropped list), and ``&``
+  between letters stays in its word (``at&t``);
 - a period ending a word inside the caption is split off unless the word
   is an abbreviation (single letters and dotted acronyms such as ``u.s.``,
   ``e.g.``, ``p.m.``, and the titles, months and the like CoreNLP keeps),
@@ -32,10 +34,11 @@ separates words with spaces and is left as it is.
 
 Known differences from the Java tokenizer, none of them common in
 captions: CoreNLP's other normalisations (``€`` -> ``$``, ``½`` ->
-``1/2``), its splits of ``'n'``, ``y'all``, ``shouldn't've``, ``'tis`` and
-``10:00am``, ``<tags>`` and ``@names`` it keeps whole, and characters
-outside the Basic Multilingual Plane (emoji) that it drops and nltk keeps;
-the differences are pinned in ``tests/test_utils/test_ptb_tokenize.py``.
+``1/2``), its splits of ``'n'``, ``y'all``, ``'tis``, ``10:00am`` and of
+a period with no space after it (``3.The``), the leading quote it keeps on
+``'80s``, ``<tags>`` and ``@names`` it keeps whole, and characters outside
+the Basic Multilingual Plane (emoji) that it drops and nltk keeps. Some
+are pinned in ``tests/test_utils/test_ptb_tokenize.py``.
 """
 import re
 import unicodedata
@@ -56,6 +59,7 @@ _CHAR_MAP = str.maketrans({
     '\u201c': '"', '\u201d': '"', '\u201e': '"', '\u2018': "'",
     '\u2019': "'", '\u201a': "'", '\u2013': ' -- ', '\u2014': ' -- ',
     '\u2026': ' ... ', '\u00bf': ' \u00bf ', '\u00a1': ' \u00a1 ',
+    '\u00b0': ' \u00b0 ',
     '\n': ' ', '\r': ' '
 })
 
@@ -82,14 +86,22 @@ _BRACKETS = {'(': '-LRB-', ')': '-RRB-', '[': '-LSB-', ']': '-RSB-',
              '{': '-LCB-', '}': '-RCB-'}
 
 
-class _Tokenizer(NLTKWordTokenizer):
-    """nltk's Treebank rules, with a run of ``?`` / ``!`` kept as one
-    token as CoreNLP keeps it."""
+# nltk's punctuation rules, changed where CoreNLP keeps a token whole: a
+# run of "?" and "!" ("?!"), and "&" between letters ("at&t").
+_RULE_CHANGES = {
+    '[?!]': r'[?!]+',
+    '[;@#$%&]': r'[;@#$%]|(?<![^\W\d_])&|&(?![^\W\d_])',
+}
 
-    PUNCTUATION = [(re.compile(r'[?!]+'), r' \g<0> ')
-                   if getattr(pattern, 'pattern', None) == '[?!]' else
-                   (pattern, repl)
-                   for pattern, repl in NLTKWordTokenizer.PUNCTUATION]
+
+class _Tokenizer(NLTKWordTokenizer):
+    """nltk's Treebank rules with :data:`_RULE_CHANGES`."""
+
+    PUNCTUATION = [
+        (re.compile(_RULE_CHANGES[pattern.pattern]), repl)
+        if getattr(pattern, 'pattern', None) in _RULE_CHANGES else
+        (pattern, repl) for pattern, repl in NLTKWordTokenizer.PUNCTUATION
+    ]
 
 
 _TOKENIZER = _Tokenizer()
@@ -105,22 +117,24 @@ def _cjk_punctuation(char: str) -> bool:
 
 
 def _split_words(tokens: List[str]) -> List[str]:
-    """Split a period off a word that is not an abbreviation, and a
+    """Split a period off a word that is not an abbreviation, then a
     "n't" off its word; rejoin the final period nltk split off an
     abbreviation."""
     out: List[str] = []
     for i, token in enumerate(tokens):
         match = _WORD_PERIOD.fullmatch(token)
-        negation = _NOT.fullmatch(token)
         if match and not _is_abbreviation(match.group(1)):
-            out += [match.group(1), '.']
-        elif negation:
-            out += [negation.group(1), negation.group(2)]
+            word, period = [match.group(1)], ['.']
         elif token == '.' and i == len(tokens) - 1 and out and \
                 _is_abbreviation(out[-1]):
             out[-1] += '.'
+            continue
         else:
-            out.append(token)
+            word, period = [token], []
+        negation = _NOT.fullmatch(word[0])
+        if negation:
+            word = [negation.group(1), negation.group(2)]
+        out += word + period
     return out
 
 

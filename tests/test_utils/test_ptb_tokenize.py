@@ -44,6 +44,10 @@ PTB = [
     ('a man , walks ;; away :: now - then --- later',
      'a man walks away now then later'),
     ("Don't DON'T won't shouldn't've", "do n't do n't wo n't should n't 've"),
+    ("don't! can't. isn't it?", "do n't ca n't is n't it"),
+    ('rock & roll at AT&T', 'rock & roll at at&t'),
+    ('bake at 350\u00b0F or 30 \u00b0C',
+     'bake at 350 \u00b0 f or 30 \u00b0 c'),
     ('a ph.d. said no. then 5 ft. tall', 'a ph.d. said no then 5 ft. tall'),
 ]
 
