@@ -19,12 +19,16 @@ Parsed forms (all plain Python, JSON-able)::
         video_captioning  item = dict(text, start, end)
 """
 import json
+import logging
 import math
-import re
+import os
+import os.path as osp
 from typing import Any, Collection, Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.logging import print_log
 
+from hvlm.utils.ptb_tokenize import caption_words
 from .exceptions import AnnotationError
 
 __all__ = [
@@ -179,6 +183,7 @@ def parse_task_file(path: str, task: str,
     entries = load_json_list(path)
     key = TASK_FILES[task][1]
     out = {}
+    wordless = []  # 'entry i (video_id=...): captions[j] '...''
     for i, (vid, entry) in enumerate(zip(_video_ids(path, entries), entries)):
         check = _Checker(path, i, entry)
         if vid not in known_ids:
@@ -219,14 +224,38 @@ def parse_task_file(path: str, task: str,
                 end = check.number(times, 'end', f + 'time[1]')
                 _span(check, start, end, f + 'time[1]', f + 'time[0]')
                 parsed.append(dict(text=text, start=start, end=end))
+                if not caption_words(text):
+                    wordless.append(f'entry {i} (video_id={vid!r}): '
+                                    f'{key}[{j}] {_short(text)}')
         out[vid] = parsed
+    if wordless:
+        _warn_wordless(path, wordless)
     return out
 
 
-def caption_words(text: str) -> List[str]:
-    """Lower-cased words of a caption: ``'A red circle.' -> ['a', 'red',
-    'circle']``. The ``words`` vocabulary is built with this function."""
-    return re.findall(r"[a-z0-9']+", text.lower())
+# (path, mtime, size) of the files already warned about: a split is read
+# by its own dataset and as the vocabulary of the others.
+_WARNED_WORDLESS = set()
+
+
+def _warn_wordless(path: str, wordless: List[str], shown: int = 5) -> None:
+    """Name the captions that have no word once tokenised as the caption
+    metrics tokenise them (:func:`caption_words`): punctuation only, or
+    empty. They are kept (trained as empty captions) but cannot be scored,
+    so :class:`~hvlm.evaluation.metrics.CaptionMetric` leaves them out.
+    Once per version of a file and process."""
+    stat = os.stat(path)
+    key = (osp.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if key in _WARNED_WORDLESS:
+        return
+    _WARNED_WORDLESS.add(key)
+    more = len(wordless) - shown
+    listed = '; '.join(wordless[:shown]) + (f'; and {more} more'
+                                             if more > 0 else '')
+    print_log(
+        f'{path}: {len(wordless)} caption(s) have no words (punctuation '
+        f'only); they train as empty captions and are not scored: {listed}',
+        logger='current', level=logging.WARNING)
 
 
 def segment_at_times(times: Sequence[float], starts: Sequence[float],
