@@ -17,11 +17,20 @@ Parsed forms (all plain Python, JSON-able)::
         action_detection  item = dict(start, end, label, confidence)
         video_qa          item = dict(question, answer, answer_id|None)
         video_captioning  item = dict(text, start, end)
+
+Each file is parsed once per process: building a training run reads the
+training split for its own videos and again for the vocabularies of every
+split, which is minutes of parsing for 100+ MB of annotations. See
+:class:`_ParseCache`.
 """
 import json
 import math
+import os
+import pickle
 import re
-from typing import Any, Collection, Dict, List, Optional, Sequence
+from collections import OrderedDict
+from typing import (Any, Callable, Collection, Dict, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 
@@ -29,7 +38,7 @@ from .exceptions import AnnotationError
 
 __all__ = [
     'TASK_FILES', 'load_json_list', 'parse_metadata', 'parse_task_file',
-    'caption_words', 'segment_at_times'
+    'clear_annotation_cache', 'caption_words', 'segment_at_times'
 ]
 
 # Task name -> (file name, key of the per-video list).
@@ -140,12 +149,81 @@ def _video_ids(path: str, entries: List[dict]) -> List[str]:
     return ids
 
 
-def parse_metadata(path: str) -> Dict[str, dict]:
+class _ParseCache:
+    """Parsed annotation files, keyed by ``(what, real path, size,
+    mtime_ns)``, so that an edited or replaced file is parsed again.
+
+    An entry is kept as the pickle of the parsed result, not the result:
+    every caller after the first gets its own copy (unpickling costs about a
+    tenth of parsing and validating the JSON), so no caller can change what
+    another sees, and the cache holds one compact bytes object per file
+    (about 0.7x the JSON's size) that the garbage collector never walks and
+    forked DataLoader workers share without copying. The first caller gets
+    the parsed object itself. Entries beyond ``max_bytes`` (environment
+    variable ``HVLM_ANNOTATION_CACHE_MB``, default 1024; 0 turns the cache
+    off) are dropped, least recently used first.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._blobs: 'OrderedDict[Tuple, bytes]' = OrderedDict()
+
+    @staticmethod
+    def key(what: str, path: str) -> Tuple:
+        real = os.path.realpath(path)
+        stat = os.stat(real)
+        return (what, real, stat.st_size, stat.st_mtime_ns)
+
+    def get(self, what: str, path: str, parse: Callable[[], Any]) -> Any:
+        key = self.key(what, path)
+        blob = self._blobs.get(key)
+        if blob is not None:
+            self._blobs.move_to_end(key)
+            return pickle.loads(blob)
+        result = parse()
+        if self.max_bytes > 0:
+            # an older version of the same file will not be asked for again
+            for old in [k for k in self._blobs if k[:2] == key[:2]]:
+                del self._blobs[old]
+            blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            if len(blob) <= self.max_bytes:
+                self._blobs[key] = blob
+                while sum(map(len, self._blobs.values())) > self.max_bytes:
+                    self._blobs.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        self._blobs.clear()
+
+
+_CACHE = _ParseCache(
+    int(float(os.environ.get('HVLM_ANNOTATION_CACHE_MB', 1024)) * 2**20))
+
+
+def clear_annotation_cache() -> None:
+    """Forget every parsed file (to free its memory once the datasets
+    are built, or to time parsing)."""
+    _CACHE.clear()
+
+
+def parse_metadata(path: str, cache: bool = True) -> Dict[str, dict]:
     """Parse ``metadata.json``: ``video_id -> dict(domain, duration, ...)``.
 
     ``domain`` and ``duration`` are required; ``fps``, ``width`` and
     ``height`` are optional (None when absent).
+
+    Args:
+        path (str): The JSON file.
+        cache (bool): Reuse the result of an earlier call on the same,
+            unchanged file (see :class:`_ParseCache`). The result is the
+            caller's to change either way.
     """
+    if cache:
+        return _CACHE.get('metadata', path, lambda: _parse_metadata(path))
+    return _parse_metadata(path)
+
+
+def _parse_metadata(path: str) -> Dict[str, dict]:
     entries = load_json_list(path)
     out = {}
     for i, (vid, entry) in enumerate(zip(_video_ids(path, entries), entries)):
@@ -166,25 +244,42 @@ def _span(check: _Checker, start: float, end: float, field: str,
         raise check.error(field, end, f'a number >= {start_field} ({start:g})')
 
 
-def parse_task_file(path: str, task: str,
-                    known_ids: Collection[str]) -> Dict[str, List[dict]]:
+def parse_task_file(path: str,
+                    task: str,
+                    known_ids: Optional[Collection[str]],
+                    cache: bool = True) -> Dict[str, List[dict]]:
     """Parse one task file into ``video_id -> [item, ...]``.
 
     Args:
         path (str): The JSON file.
         task (str): One of :data:`TASK_FILES`.
-        known_ids (Collection[str]): Videos of the split; any other
-            ``video_id`` is an error.
+        known_ids (Collection[str], optional): Videos of the split; any
+            other ``video_id`` is an error. None accepts every id.
+        cache (bool): Reuse the result of an earlier call on the same,
+            unchanged file (see :class:`_ParseCache`). The result is the
+            caller's to change either way.
     """
+    if cache:
+        out = _CACHE.get(task, path, lambda: _parse_task_file(path, task))
+    else:
+        out = _parse_task_file(path, task)
+    if known_ids is not None:
+        # one key per entry, in file order: the key's index is the entry's
+        for i, vid in enumerate(out):
+            if vid not in known_ids:
+                raise _Checker(path, i, dict(video_id=vid)).error(
+                    'video_id', vid, 'the id of a video of this split '
+                    '(listed in metadata.json, or a file in the video '
+                    'directory)')
+    return out
+
+
+def _parse_task_file(path: str, task: str) -> Dict[str, List[dict]]:
     entries = load_json_list(path)
     key = TASK_FILES[task][1]
     out = {}
     for i, (vid, entry) in enumerate(zip(_video_ids(path, entries), entries)):
         check = _Checker(path, i, entry)
-        if vid not in known_ids:
-            raise check.error(
-                'video_id', vid, 'the id of a video of this split (listed in '
-                'metadata.json, or a file in the video directory)')
         parsed = []
         for j, item in enumerate(check.items(key)):
             f = f'{key}[{j}].'
