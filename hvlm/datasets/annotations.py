@@ -21,7 +21,7 @@ Parsed forms (all plain Python, JSON-able)::
 Each file is parsed once per process: building a training run reads the
 training split for its own videos and again for the vocabularies of every
 split, which is minutes of parsing for 100+ MB of annotations. See
-:class:`_ParseCache`.
+:class:`_ResultCache`.
 """
 import json
 import math
@@ -29,8 +29,8 @@ import os
 import pickle
 import re
 from collections import OrderedDict
-from typing import (Any, Callable, Collection, Dict, List, Optional,
-                    Sequence, Tuple)
+from typing import (Any, Callable, Collection, Dict, Hashable, List,
+                    Optional, Sequence, Tuple)
 
 import numpy as np
 
@@ -38,7 +38,8 @@ from .exceptions import AnnotationError
 
 __all__ = [
     'TASK_FILES', 'load_json_list', 'parse_metadata', 'parse_task_file',
-    'clear_annotation_cache', 'caption_words', 'segment_at_times'
+    'cached', 'clear_annotation_cache', 'file_identity', 'caption_words',
+    'segment_at_times'
 ]
 
 # Task name -> (file name, key of the per-video list).
@@ -149,40 +150,49 @@ def _video_ids(path: str, entries: List[dict]) -> List[str]:
     return ids
 
 
-class _ParseCache:
-    """Parsed annotation files, keyed by ``(what, real path, size,
-    mtime_ns)``, so that an edited or replaced file is parsed again.
+def file_identity(path: str) -> Optional[Tuple[str, int, int]]:
+    """``(real path, size, mtime_ns)``, which changes when a file is edited
+    or replaced (for a directory: when an entry is added, removed or
+    renamed); None if nothing is at ``path``."""
+    real = os.path.realpath(path)
+    try:
+        stat = os.stat(real)
+    except FileNotFoundError:
+        return None
+    return (real, stat.st_size, stat.st_mtime_ns)
 
-    An entry is kept as the pickle of the parsed result, not the result:
-    every caller after the first gets its own copy (unpickling costs about a
-    tenth of parsing and validating the JSON), so no caller can change what
-    another sees, and the cache holds one compact bytes object per file
-    (about 0.7x the JSON's size) that the garbage collector never walks and
-    forked DataLoader workers share without copying. The first caller gets
-    the parsed object itself. Entries beyond ``max_bytes`` (environment
-    variable ``HVLM_ANNOTATION_CACHE_MB``, default 1024; 0 turns the cache
-    off) are dropped, least recently used first.
+
+class _ResultCache:
+    """Results computed from files (parsed annotation files, a split's
+    vocabularies), keyed by a name and the files' :func:`file_identity`,
+    so that an edited or replaced file is read again.
+
+    An entry is kept as the pickle of the result, not the result: every
+    caller after the first gets its own copy (unpickling a parsed file costs
+    about a tenth of parsing and validating its JSON), so no caller can
+    change what another sees, and the cache holds one compact bytes object
+    per entry (about 0.7x the JSON's size) that the garbage collector never
+    walks and forked DataLoader workers share without copying. The first
+    caller gets the computed object itself. Entries beyond ``max_bytes``
+    (environment variable ``HVLM_ANNOTATION_CACHE_MB``, default 1024; 0
+    turns the cache off) are dropped, least recently used first.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._blobs: 'OrderedDict[Tuple, bytes]' = OrderedDict()
 
-    @staticmethod
-    def key(what: str, path: str) -> Tuple:
-        real = os.path.realpath(path)
-        stat = os.stat(real)
-        return (what, real, stat.st_size, stat.st_mtime_ns)
-
-    def get(self, what: str, path: str, parse: Callable[[], Any]) -> Any:
-        key = self.key(what, path)
+    def get(self, what: Hashable, paths: Sequence[str],
+            compute: Callable[[], Any]) -> Any:
+        reals = tuple(os.path.realpath(p) for p in paths)
+        key = (what, reals, tuple(file_identity(p) for p in reals))
         blob = self._blobs.get(key)
         if blob is not None:
             self._blobs.move_to_end(key)
             return pickle.loads(blob)
-        result = parse()
+        result = compute()
         if self.max_bytes > 0:
-            # an older version of the same file will not be asked for again
+            # an older version of the same files will not be asked for again
             for old in [k for k in self._blobs if k[:2] == key[:2]]:
                 del self._blobs[old]
             blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
@@ -196,13 +206,21 @@ class _ParseCache:
         self._blobs.clear()
 
 
-_CACHE = _ParseCache(
+_CACHE = _ResultCache(
     int(float(os.environ.get('HVLM_ANNOTATION_CACHE_MB', 1024)) * 2**20))
 
 
+def cached(what: Hashable, paths: Sequence[str],
+           compute: Callable[[], Any]) -> Any:
+    """``compute()``, or a copy of its result from an earlier call with the
+    same ``what`` while none of ``paths`` has changed (see
+    :class:`_ResultCache`). The result is the caller's to change."""
+    return _CACHE.get(what, paths, compute)
+
+
 def clear_annotation_cache() -> None:
-    """Forget every parsed file (to free its memory once the datasets
-    are built, or to time parsing)."""
+    """Forget every cached result (to free its memory, or to time
+    parsing)."""
     _CACHE.clear()
 
 
@@ -215,11 +233,11 @@ def parse_metadata(path: str, cache: bool = True) -> Dict[str, dict]:
     Args:
         path (str): The JSON file.
         cache (bool): Reuse the result of an earlier call on the same,
-            unchanged file (see :class:`_ParseCache`). The result is the
+            unchanged file (see :class:`_ResultCache`). The result is the
             caller's to change either way.
     """
     if cache:
-        return _CACHE.get('metadata', path, lambda: _parse_metadata(path))
+        return cached('metadata', [path], lambda: _parse_metadata(path))
     return _parse_metadata(path)
 
 
@@ -256,11 +274,11 @@ def parse_task_file(path: str,
         known_ids (Collection[str], optional): Videos of the split; any
             other ``video_id`` is an error. None accepts every id.
         cache (bool): Reuse the result of an earlier call on the same,
-            unchanged file (see :class:`_ParseCache`). The result is the
+            unchanged file (see :class:`_ResultCache`). The result is the
             caller's to change either way.
     """
     if cache:
-        out = _CACHE.get(task, path, lambda: _parse_task_file(path, task))
+        out = cached(task, [path], lambda: _parse_task_file(path, task))
     else:
         out = _parse_task_file(path, task)
     if known_ids is not None:

@@ -117,3 +117,30 @@ def test_cache_off_and_size_limit(tmp_path, reads, monkeypatch):
     parse_metadata(str(path))
     parse_metadata(str(path))
     assert sum(reads.values()) == 4
+
+
+def test_vocabularies_follow_edits_and_explicit_metainfo_stays_local(
+        tiny_demo_root, tmp_path, reads):
+    import shutil
+
+    from hvlm.registry import DATASETS
+    root = tmp_path / 'demo'
+    shutil.copytree(tiny_demo_root, root)
+
+    def val(**kwargs):
+        return DATASETS.build(
+            dict(type='VideoDataset', data_root=str(root / 'validation'),
+                 vocab_root='training', test_mode=True, **kwargs))
+
+    classes = val().metainfo['classes']
+    assert val(metainfo=dict(classes=['only'])).metainfo['classes'] == (
+        'only', )
+    assert val().metainfo['classes'] == classes
+    assert reads[os.path.realpath(
+        root / 'training' / 'annotations' / 'action_detection.json')] == 1
+
+    path = root / 'training' / 'annotations' / 'action_detection.json'
+    entries = json.loads(path.read_text())
+    entries[0]['actions'][0]['label'] = 'zz_new_label'
+    path.write_text(json.dumps(entries))
+    assert 'zz_new_label' in val().metainfo['classes']
