@@ -165,6 +165,43 @@ def _loop_count_problems(cfg: Config) -> Iterator[str]:
                        f'integer ({meaning})')
 
 
+def _schedule_warnings(cfg: Config) -> Iterator[str]:
+    """Schedulers that end after training does (``--cfg-options
+    train_cfg.max_epochs=5`` leaves a 30-epoch cosine schedule cut short,
+    its learning rate still near the peak)."""
+    loop = cfg.get('train_cfg')
+    if not isinstance(loop, dict):
+        return
+    loop_type = loop.get('type')
+    if loop_type == 'EpochBasedTrainLoop' or (loop_type is None
+                                              and loop.get('by_epoch')):
+        by_epoch, length_key = True, 'max_epochs'
+    elif loop_type == 'IterBasedTrainLoop' or (
+            loop_type is None and loop.get('by_epoch') is False):
+        by_epoch, length_key = False, 'max_iters'
+    else:
+        return  # a custom loop: its length is its own business
+    length = loop.get(length_key)
+    if isinstance(length, bool) or not isinstance(length, int):
+        return
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, dict) or \
+                scheduler.get('by_epoch', True) != by_epoch:
+            continue
+        end = scheduler.get('end')
+        if isinstance(end, bool) or not isinstance(end, int) or \
+                end <= length:
+            continue
+        unit = 'epoch' if by_epoch else 'iteration'
+        yield (f'param_scheduler[{i}] ({scheduler.get("type")}) ends at '
+               f'{unit} {end} but train_cfg.{length_key} = {length}: the '
+               f'schedule is cut off; set param_scheduler.{i}.end={length} '
+               '(and its T_max to match, where it has one)')
+
+
 def _unknown_keys(path: str, given, accepted: set,
                   owner: str) -> Iterator[str]:
     for key in given:
@@ -258,6 +295,9 @@ def check_config(cfg: Config) -> None:
                 f'config key "{key}" is not used by the runner; did you mean '
                 f'"{close[0]}"?',
                 stacklevel=2)
+
+    for message in _schedule_warnings(cfg):
+        warnings.warn(message, stacklevel=2)
 
     unknown = [(path, name) for path, name in iter_types(cfg._cfg_dict)
                if not _is_registered(name)]

@@ -191,3 +191,34 @@ def test_unknown_scheduler_argument_is_named():
                        r"CosineAnnealingLR has no argument 'eta_minn'; did "
                        r"you mean 'eta_min'"):
         check_config(cfg)
+
+
+def test_schedule_longer_than_training_warns():
+    import warnings
+    cfg = Config.fromfile(SPORTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        check_config(cfg)  # the shipped schedule fits its 30 epochs
+    cfg.merge_from_dict({'train_cfg.max_epochs': 5})
+    with pytest.warns(UserWarning) as record:
+        check_config(cfg)
+    (message, ) = [str(w.message) for w in record
+                   if 'param_scheduler' in str(w.message)]
+    assert message.startswith(
+        'param_scheduler[1] (CosineAnnealingLR) ends at epoch 30 but '
+        'train_cfg.max_epochs = 5: the schedule is cut off; set '
+        'param_scheduler.1.end=5')
+
+
+def test_iteration_schedule_against_max_iters():
+    cfg = Config.fromfile(SPORTS)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=100)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', by_epoch=False, begin=0, end=50),
+        dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=1000,
+             T_max=950),
+    ]
+    with pytest.warns(UserWarning, match=r'param_scheduler\[1\] '
+                      r'\(CosineAnnealingLR\) ends at iteration 1000 but '
+                      r'train_cfg\.max_iters = 100'):
+        check_config(cfg)
