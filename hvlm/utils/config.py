@@ -9,6 +9,7 @@ import inspect
 import warnings
 from typing import Iterator, List, Optional, Tuple
 
+import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import Registry
 from mmengine.runner import Runner
@@ -215,12 +216,13 @@ def _unknown_keys(path: str, given, accepted: set,
 def _optimizer_problems(path: str, optimizer) -> Iterator[str]:
     """Unknown or invalid arguments of one optimizer config.
 
-    The arguments are matched against the optimizer's signature, then the
-    optimizer is built on a single dummy parameter, so that values torch
-    rejects (``lr=-1``, ``betas=(1.5, 0.9)``) fail here rather than after
-    the datasets and the model are built.
+    The arguments are matched against the optimizer's signature; then a
+    ``torch.optim`` optimizer is built on a single dummy parameter, so that
+    values torch rejects (``lr=-1``, ``betas=(1.5, 0.9)``) fail here rather
+    than after the datasets and the model are built. Other optimizers may
+    need more than a parameter to start (``ZeroRedundancyOptimizer`` a
+    process group), so only their argument names are checked.
     """
-    import torch
     if not isinstance(optimizer, dict):
         return
     type_name = optimizer.get('type')
@@ -229,14 +231,23 @@ def _optimizer_problems(path: str, optimizer) -> Iterator[str]:
         return  # no type, or an unknown one: reported with the types
     name = getattr(obj, '__name__', str(type_name))
     kwargs = {k: v for k, v in optimizer.items() if k not in _BUILDER_KEYS}
-    accepted = accepted_arguments(obj)
+    # An optimizer's **kwargs usually go to the optimizer it wraps
+    # (ZeroRedundancyOptimizer), not up its class hierarchy.
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return
+    accepted = None if any(p.kind == p.VAR_KEYWORD for p in params) else {
+        p.name for p in params if p.kind != p.VAR_POSITIONAL}
     if accepted is not None:
         # the constructor passes the model's parameters itself
-        bad = list(_unknown_keys(f'{path}', kwargs, accepted - {'params'},
+        bad = list(_unknown_keys(path, kwargs, accepted - {'params'},
                                  name))
         if bad:
             yield from bad
             return
+    if not getattr(obj, '__module__', '').startswith('torch.optim.'):
+        return
     try:
         obj([torch.nn.Parameter(torch.zeros(1))], **kwargs)
     except (TypeError, ValueError) as err:

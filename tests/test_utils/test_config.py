@@ -222,3 +222,11 @@ def test_iteration_schedule_against_max_iters():
                       r'\(CosineAnnealingLR\) ends at iteration 1000 but '
                       r'train_cfg\.max_iters = 100'):
         check_config(cfg)
+
+
+def test_optimizers_outside_torch_optim_are_not_built():
+    cfg = Config.fromfile(SPORTS)
+    # needs a process group to be built; its arguments are still checked
+    cfg.optim_wrapper.optimizer = dict(
+        type='ZeroRedundancyOptimizer', optimizer_type='AdamW', lr=1e-3)
+    check_config(cfg)
