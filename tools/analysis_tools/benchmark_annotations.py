@@ -1,5 +1,8 @@
-"""Time from start until the train and val datasets are built, on large
-synthetic annotation files, against parsing each file once.
+"""Dataset build time on large annotation files against parsing them once.
+
+Times building the train and val datasets of a config on synthetic
+annotation files, against parsing and validating each file once, in the
+same run.
 
     python tools/analysis_tools/benchmark_annotations.py
         [--num-videos 100000] [--val-videos N] [--config CONFIG]
