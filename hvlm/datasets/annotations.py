@@ -171,7 +171,7 @@ class _ResultCache:
     caller after the first gets its own copy (unpickling a parsed file costs
     about a tenth of parsing and validating its JSON), so no caller can
     change what another sees, and the cache holds one compact bytes object
-    per entry (about 0.7x the JSON's size) that the garbage collector never
+    per entry (about 0.75x the JSON's size) that the garbage collector never
     walks and forked DataLoader workers share without copying. The first
     caller gets the computed object itself. Entries beyond ``max_bytes``
     (environment variable ``HVLM_ANNOTATION_CACHE_MB``, default 1024; 0
