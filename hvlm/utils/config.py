@@ -183,8 +183,8 @@ def _schedule_warnings(cfg: Config) -> Iterator[str]:
     else:
         return  # a custom loop: its length is its own business
     length = loop.get(length_key)
-    if isinstance(length, bool) or not isinstance(length, int):
-        return
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        return  # not a length: an error of its own
     schedulers = cfg.get('param_scheduler') or []
     if isinstance(schedulers, dict):
         schedulers = [schedulers]

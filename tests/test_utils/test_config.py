@@ -99,9 +99,11 @@ def test_accepted_arguments_follow_kwargs_up_the_hierarchy():
 
 @pytest.mark.parametrize('value', [-1, 0, 2.5, '3', True, None])
 def test_max_epochs_must_be_a_positive_integer(value):
+    import warnings
     cfg = Config.fromfile(SPORTS)
     cfg.train_cfg.max_epochs = value
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err, warnings.catch_warnings():
+        warnings.simplefilter('error')  # no schedule warning beside it
         check_config(cfg)
     assert str(err.value) == (
         f'invalid config: train_cfg.max_epochs = {value!r}: expected a '
