@@ -7,12 +7,15 @@ from typing import Union
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from hvlm.datasets.worker_tracker import (clear_loading_notes,
                                           explain_worker_death)
 from hvlm.registry import FUNCTIONS, RUNNERS
 from hvlm.utils.atomic_io import find_resumable_checkpoint
+from hvlm.utils.checkpoint_fit import load_fitting_weights
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
 from hvlm.utils.setup_env import register_all_modules
@@ -126,6 +129,54 @@ class HVLMRunner(Runner):
                 self.logger.info(f'--resume: resuming from {found}.')
                 self._load_from = found
         super().load_or_resume()
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location='cpu',
+                        strict: bool = False,
+                        revise_keys=((r'^module\.', ''), )) -> dict:
+        """Load the weights of ``filename`` if they fit the model.
+
+        mmengine loads non-strictly and only logs what did not fit; here a
+        checkpoint with a tensor of another shape, a missing key or an
+        unexpected one is refused before anything is loaded
+        (:func:`hvlm.utils.checkpoint_fit.load_fitting_weights`), for
+        ``load_from``, ``tools/test.py`` and ``--resume`` alike. For
+        ``load_from`` (not a resume) the config may let keys through:
+        ``load_from_allow_missing`` / ``load_from_allow_unexpected``, lists
+        of regular expressions searched in the key names. A resume takes
+        the checkpoint of this same run, which has every key.
+        """
+        checkpoint = CheckpointLoader.load_checkpoint(
+            filename, map_location=map_location, logger='current')
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
+        lenient = not (strict or self._resume)
+        config = getattr(self.cfg, 'filename', None)
+        mismatch = load_fitting_weights(
+            model,
+            checkpoint,
+            filename,
+            allow_missing=(self.cfg.get('load_from_allow_missing') or ()
+                           if lenient else ()),
+            allow_unexpected=(self.cfg.get('load_from_allow_unexpected')
+                              or () if lenient else ()),
+            revise_keys=revise_keys,
+            what=f'the model of config {config}' if config else 'the model')
+        for keys, where, option in (
+                (mismatch.allowed_missing, 'in the model are not in the '
+                 'checkpoint and keep their initial values',
+                 'load_from_allow_missing'),
+                (mismatch.allowed_unexpected, 'in the checkpoint are not in '
+                 'the model and were ignored', 'load_from_allow_unexpected')):
+            if keys:
+                self.logger.info(
+                    f'{filename}: {len(keys)} keys {where}, as {option} '
+                    f'allows (e.g. {keys[0]}).')
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
