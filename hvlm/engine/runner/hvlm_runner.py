@@ -13,6 +13,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from hvlm.datasets.worker_tracker import (clear_loading_notes,
                                           explain_worker_death)
+from hvlm.engine.hooks.rng_state_hook import gather_rng_states
 from hvlm.registry import FUNCTIONS, RUNNERS
 from hvlm.utils.atomic_io import find_resumable_checkpoint
 from hvlm.utils.checkpoint_fit import load_fitting_weights
@@ -129,6 +130,21 @@ class HVLMRunner(Runner):
                 self.logger.info(f'--resume: resuming from {found}.')
                 self._load_from = found
         super().load_or_resume()
+
+    def save_checkpoint(self, *args, **kwargs) -> None:
+        """Save a checkpoint; every rank calls this, rank 0 writes.
+
+        mmengine's ``save_checkpoint`` returns at once on the other ranks,
+        and the hooks' ``before_save_checkpoint`` runs on rank 0 alone, so
+        every rank's RNG state is gathered here first (a collective) and
+        ``RNGStateHook`` stores it from ``rng_states_by_rank``.
+        """
+        self.rng_states_by_rank = (
+            gather_rng_states() if self.world_size > 1 else None)
+        try:
+            super().save_checkpoint(*args, **kwargs)
+        finally:
+            self.rng_states_by_rank = None
 
     def load_checkpoint(self,
                         filename: str,
