@@ -15,7 +15,8 @@ from hvlm.datasets.worker_tracker import (clear_loading_notes,
                                           explain_worker_death)
 from hvlm.engine.hooks.rng_state_hook import gather_rng_states
 from hvlm.registry import FUNCTIONS, RUNNERS
-from hvlm.utils.atomic_io import find_resumable_checkpoint
+from hvlm.utils.atomic_io import (find_resumable_checkpoint,
+                                  remove_stale_temp_files)
 from hvlm.utils.checkpoint_fit import load_fitting_weights
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
@@ -55,9 +56,13 @@ class HVLMRunner(Runner):
       (:func:`hvlm.utils.config.share_vocabulary`);
     - several processes without a GPU get a gloo process group and a DDP
       wrapper with ``device_ids=None`` (:mod:`hvlm.utils.dist`);
-    - checkpoints are written atomically (``hvlm.utils.atomic_io``) and a
-      bare ``--resume`` takes the newest *complete* checkpoint, skipping a
-      truncated or corrupt one with a warning;
+    - checkpoints are written atomically (``hvlm.utils.atomic_io``), the
+      temporary files of writes a killed run left are deleted when training
+      starts, and a bare ``--resume`` takes the newest *complete*
+      checkpoint, skipping a truncated or corrupt one with a warning;
+    - a checkpoint that does not fit the model is refused
+      (:meth:`load_checkpoint`), and every rank's RNG state is saved
+      (:meth:`save_checkpoint`);
     - a DataLoader worker that dies is reported with the file it was
       loading (:mod:`hvlm.datasets.worker_tracker`);
     - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook``,
@@ -110,7 +115,14 @@ class HVLMRunner(Runner):
             clear_loading_notes()
 
     def train(self):
-        """Train; a DataLoader worker that dies is named with its file."""
+        """Train; a DataLoader worker that dies is named with its file.
+
+        First (rank 0) the temporary files of checkpoint writes that a
+        killed run left in the work dir are deleted
+        (:func:`hvlm.utils.atomic_io.remove_stale_temp_files`).
+        """
+        if self.rank == 0:
+            remove_stale_temp_files(self.work_dir, self.logger.info)
         return self._run_naming_dead_workers(super().train)
 
     def test(self):
