@@ -149,7 +149,9 @@ class HVLMRunner(Runner):
         mmengine's ``save_checkpoint`` returns at once on the other ranks,
         and the hooks' ``before_save_checkpoint`` runs on rank 0 alone, so
         every rank's RNG state is gathered here first (a collective) and
-        ``RNGStateHook`` stores it from ``rng_states_by_rank``.
+        ``RNGStateHook`` stores it from ``rng_states_by_rank``. mmengine's
+        ``CheckpointHook`` calls it on every rank; code that saves from
+        rank 0 alone would wait here for the others.
         """
         self.rng_states_by_rank = (
             gather_rng_states() if self.world_size > 1 else None)
