@@ -13,6 +13,11 @@
 _base_ = ['./hier_sports.py']
 
 load_from = 'work_dirs/hier_general/epoch_30.pth'
+# The general model has no LoRA factors: only they may be missing from
+# load_from (they start as initialised, B = 0, so the model starts as the
+# general one). Any other missing key or a tensor of another shape stops
+# the run (hvlm.utils.checkpoint_fit).
+load_from_allow_missing = [r'\.lora_[AB]\.']
 
 model = dict(
     adapter=dict(

@@ -4,7 +4,7 @@ See ``--help`` for the options (``hvlm.utils.cli.merge_test_args``).
 """
 from mmengine.config import Config
 
-from hvlm.utils import register_all_modules
+from hvlm.utils import CheckpointLoadError, register_all_modules
 from hvlm.utils.cli import (build_runner, exit_on_config_error,
                             merge_test_args, parse_test_args)
 from hvlm.utils.dist import close_dist
@@ -17,7 +17,12 @@ def main(argv=None) -> None:
     with exit_on_config_error('test.py'):
         cfg = merge_test_args(Config.fromfile(args.config), args)
         runner = build_runner(cfg)
-    runner.test()
+    try:
+        runner.test()
+    except CheckpointLoadError as err:
+        # a checkpoint that is missing, unreadable or does not fit the
+        # model: the message says which and why, a traceback adds nothing
+        raise SystemExit(f'test.py: error: {err}') from None
     # The Runner's DDP wrapper holds the process group: drop it, then
     # close the group while Python is alive (see hvlm.utils.dist).
     del runner

@@ -29,7 +29,9 @@ RUNNER_KEYS = frozenset(
     set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
     | {
         'runner_type', 'custom_imports', 'model_wrapper_cfg',
-        'find_unused_parameters', 'compile', 'gpu_ids', 'strategy'
+        'find_unused_parameters', 'compile', 'gpu_ids', 'strategy',
+        # HVLMRunner's (hvlm.utils.checkpoint_fit)
+        'load_from_allow_missing', 'load_from_allow_unexpected'
     })
 
 
