@@ -53,7 +53,8 @@ class HierarchicalVLM(BaseModel):
             ``MultiTaskHead``.
         data_preprocessor (dict, optional): Config of the preprocessor
             (``MODELS``); defaults to a ``VideoDataPreprocessor`` that only
-            stacks and casts.
+            stacks and casts. A backbone with a pretrained stem sets its
+            normalisation to the checkpoint's statistics.
         adapter (dict, optional): Config of the adapter (``ADAPTERS``).
         router (dict, optional): Config of the ``DomainRouter``
             (``MODELS``); ``in_channels`` defaults to the width of the
@@ -82,6 +83,7 @@ class HierarchicalVLM(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        self._adopt_pixel_statistics()
         self.adapter = None
         if adapter is not None:
             self.adapter = ADAPTERS.build(adapter)
@@ -101,6 +103,20 @@ class HierarchicalVLM(BaseModel):
         self.head = HEADS.build(head)
         if self.adapter is not None and self.adapter.freeze_base:
             self.adapter.freeze(self)
+
+    def _adopt_pixel_statistics(self) -> None:
+        """Frames are normalised as the backbone's pretrained encoder was
+        trained (its ``pixel_statistics``), never with numbers a config
+        repeats."""
+        stats = getattr(self.backbone, 'pixel_statistics', None)
+        if stats is None:
+            return
+        if not hasattr(self.data_preprocessor, 'use_statistics'):
+            raise ValueError(
+                f'{type(self.data_preprocessor).__name__} cannot take the '
+                f'pretrained encoder\'s pixel statistics ({stats[2]}); use '
+                'VideoDataPreprocessor')
+        self.data_preprocessor.use_statistics(*stats)
 
     def _stem_channels(self) -> int:
         dims = getattr(self.backbone, 'embed_dims', None)

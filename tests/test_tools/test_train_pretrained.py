@@ -1,0 +1,61 @@
+"""tools/train.py and tools/test.py with a pretrained stem, the way a user
+runs them: the shipped config and the one documented override."""
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.hf_checkpoints import save_tiny_model
+from .conftest import REPO, data_options, find_one, run_tool
+
+CONFIG = str(REPO / 'configs' / 'pretrained' / 'hier_sports_clip-vitb16.py')
+# Only the schedule and loaders shrink; the model is the config's.
+SMALL = [
+    'train_cfg.max_epochs=1',
+    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+    'test_dataloader.batch_size=2',
+    'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+    'test_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.persistent_workers=False',
+    'test_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1',
+]
+
+
+@pytest.mark.slow
+def test_train_then_test_on_a_tiny_clip(tiny_demo_root, tmp_path):
+    pretrained = tmp_path / 'tiny_clip'
+    save_tiny_model(str(pretrained), 'clip')
+    work = tmp_path / 'work'
+    run_tool('train.py', CONFIG, '--work-dir', work, '--cfg-options',
+             f'model.backbone.stem.pretrained={pretrained}',
+             *data_options(tiny_demo_root), *SMALL, timeout=600)
+    log = find_one(work, '*.log').read_text()
+    assert 'action/frame_top1' in log
+    ckpt = torch.load(work / 'epoch_1.pth', map_location='cpu',
+                      weights_only=False)
+    state = ckpt['state_dict']
+    # the frozen ViT is the saved one, bit for bit, after a training epoch
+    saved = load_file(str(pretrained / 'model.safetensors'))
+    prefix = 'backbone.patch_embed.encoder.model.'
+    vision = {k[len(prefix):]: v for k, v in state.items()
+              if k.startswith(prefix)}
+    assert vision and vision.keys() <= saved.keys()
+    for key, value in vision.items():
+        assert torch.equal(value, saved[key]), key
+    assert state['backbone.patch_embed.proj.weight'].shape == (384, 32)
+
+    proc = run_tool('test.py', CONFIG, work / 'epoch_1.pth', '--work-dir',
+                    tmp_path / 'test', '--cfg-options',
+                    f'model.backbone.stem.pretrained={pretrained}',
+                    *data_options(tiny_demo_root), *SMALL, timeout=600)
+    assert 'action/frame_top1' in proc.stdout + proc.stderr
+
+
+def test_config_without_a_directory_says_which_key(tiny_demo_root,
+                                                   tmp_path):
+    proc = run_tool('train.py', CONFIG, '--work-dir', tmp_path / 'work',
+                    '--cfg-options', *data_options(tiny_demo_root), *SMALL,
+                    check=False, timeout=300)
+    assert proc.returncode != 0
+    assert 'model.backbone.stem.pretrained=DIR' in proc.stderr
