@@ -192,3 +192,18 @@ def test_vlm_loss_reaches_projection_not_stem(hf_dirs):
     stem = model.backbone.patch_embed
     assert stem.proj.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in stem.encoder.parameters())
+
+
+def test_domain_router_reads_the_projected_stem(hf_dirs):
+    cfg = vlm_cfg(hf_dirs['clip'][0])
+    cfg['router'] = dict(type='DomainRouter', domains=('sports', 'news'))
+    model = MODELS.build(cfg)
+    assert model.router.classifier[1].in_features == 16  # first stage
+    samples = [VideoDataSample(metainfo=dict(domain=d, num_frames=2))
+               for d in ('sports', 'news')]
+    batch = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (1, 3, 2, 32, 32),
+                                   dtype=torch.uint8) for _ in range(2)],
+             data_samples=samples))
+    out = model(**batch, mode='predict')
+    assert [s.pred_domain in ('sports', 'news') for s in out] == [True, True]
