@@ -47,10 +47,13 @@ TOWER_CLASSES = {
     ('siglip', 'vision'): 'SiglipVisionModel',
     ('siglip', 'text'): 'SiglipTextModel',
 }
-# Weight names of each tower inside a whole model's checkpoint.
-TOWER_PREFIXES = {
-    'vision': ('vision_model.', 'visual_projection.'),
-    'text': ('text_model.', 'text_projection.'),
+# Weights in a whole model's checkpoint that a tower leaves unused on
+# purpose: the other tower's and the image-text logit scale (and bias).
+# transformers reports them as unexpected, like the tower's own surplus
+# weights (which it names without the tower's prefix for SigLIP in 5.x).
+FOREIGN_WEIGHTS = {
+    'vision': ('text_model.', 'text_projection.', 'logit_'),
+    'text': ('vision_model.', 'visual_projection.', 'logit_'),
 }
 
 
@@ -158,7 +161,7 @@ def load_tower(path: str, family: str, tower: str) -> nn.Module:
         except (OSError, ValueError, RuntimeError) as e:
             raise ValueError(
                 f'cannot load the {tower} tower from {path}: {e}') from e
-    own = TOWER_PREFIXES[tower]
+    foreign = FOREIGN_WEIGHTS[tower]
     problems = {
         'missing from the weights file':
         sorted(info.get('missing_keys', ())),
@@ -167,7 +170,7 @@ def load_tower(path: str, family: str, tower: str) -> nn.Module:
                for k in info.get('mismatched_keys', ())),
         'in the weights file but not in config.json\'s model':
         sorted(k for k in info.get('unexpected_keys', ())
-               if k.startswith(own)),
+               if not k.startswith(foreign)),
     }
     for what, keys in problems.items():
         if keys:

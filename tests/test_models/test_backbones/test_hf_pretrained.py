@@ -108,6 +108,22 @@ def test_weights_that_do_not_fit_config_json(clip_copy):
     assert 'different shape' in str(e.value) and 'fc1.weight' in str(e.value)
 
 
+@pytest.mark.parametrize('family', ['clip', 'siglip'])
+@pytest.mark.parametrize('kind', ['Vision', 'Text'])
+def test_config_json_with_fewer_layers_than_the_weights(
+        hf_dirs, tmp_path, family, kind):
+    path = tmp_path / family
+    shutil.copytree(hf_dirs[family][0], path)
+    file = path / 'config.json'
+    cfg = json.loads(file.read_text())
+    cfg[f'{kind.lower()}_config']['num_hidden_layers'] = 1
+    file.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError) as e:
+        build(kind, str(path))
+    assert 'in the weights file but not in config.json' in str(e.value)
+    assert 'layers.1.' in str(e.value) and str(path) in str(e.value)
+
+
 def test_weights_missing_from_the_file(clip_copy):
     from safetensors.torch import load_file, save_file
     file = str(clip_copy / 'model.safetensors')
