@@ -279,6 +279,24 @@ def set_train_mode_by_grad(root: nn.Module, mode: bool) -> None:
     visit(root, mode)
 
 
+def fingerprint(param: torch.Tensor) -> Tuple[float, float, float]:
+    """Sum, sum of squares and sum of magnitudes of a weight (float64)."""
+    with torch.no_grad():
+        x = param.detach().double()
+        return (x.sum().item(), x.square().sum().item(),
+                x.abs().sum().item())
+
+
+def same_fingerprint(a: Tuple[float, float, float],
+                     b: Tuple[float, float, float]) -> bool:
+    """Equal up to summation order (a tower moved to another device sums
+    in another order); any re-initialisation is far outside this."""
+    scale = max(b[2], 1e-12)
+    return abs(a[0] - b[0]) <= 1e-6 * scale and abs(
+        a[1] - b[1]) <= 1e-6 * max(b[1], 1e-12) and abs(a[2] -
+                                                        b[2]) <= 1e-6 * scale
+
+
 class HFPretrainedTower(BaseModule):
     """What the image and the text encoder share: loading one tower from a
     local directory, freezing, unfreezing by name and checkpointing.
@@ -338,7 +356,7 @@ class HFPretrainedTower(BaseModule):
             enable = getattr(self.model, 'activation_checkpointing_enable',
                              None) or self.model.gradient_checkpointing_enable
             enable(dict(use_reentrant=False))
-        self._fingerprint = self._weights_fingerprint()
+        self._remember_loaded()
         self.train(self.training)
 
     def _out_dims(self) -> Tuple[int, str]:
@@ -367,13 +385,12 @@ class HFPretrainedTower(BaseModule):
         set_train_mode_by_grad(self.model, mode)
         return self
 
-    def _weights_fingerprint(self) -> torch.Tensor:
-        """One float64 sum per weight: enough to notice re-initialisation."""
-        with torch.no_grad():
-            return torch.stack([
-                p.detach().double().sum().cpu()
-                for p in self.model.parameters()
-            ])
+    def _remember_loaded(self) -> None:
+        """Note each loaded weight (the parameter object itself, which
+        adapters wrapping a layer reuse and ``.to()`` keeps) with its sum
+        and sum of squares, to notice a re-initialisation later."""
+        self._loaded = [(name, p, fingerprint(p))
+                        for name, p in self.model.named_parameters()]
 
     def init_weights(self) -> None:
         """Keep the pretrained weights.
@@ -382,16 +399,23 @@ class HFPretrainedTower(BaseModule):
         transformers' own would re-initialise the tower, and an enclosing
         module's ``init_cfg`` (e.g. ``layer='Linear'``) has already
         overwritten its layers by the time this runs. Changed weights are
-        read again from the directory.
+        read again from the directory; weights added since loading (LoRA
+        factors) are left alone.
         """
-        if torch.equal(self._weights_fingerprint(), self._fingerprint):
+        changed = [(name, p) for name, p, before in self._loaded
+                   if not same_fingerprint(fingerprint(p), before)]
+        if not changed:
             return
         print_log(
-            f'{type(self).__name__}: an init_cfg changed the pretrained '
-            f'weights; reloading them from {self.pretrained}',
+            f'{type(self).__name__}: {len(changed)} pretrained weights were '
+            f'changed (e.g. by an init_cfg); reloading them from '
+            f'{self.pretrained}',
             logger='current')
-        fresh = load_tower(self.pretrained, self.family, self.tower)
-        self.model.load_state_dict(fresh.state_dict())
+        fresh = load_tower(self.pretrained, self.family,
+                           self.tower).state_dict()
+        with torch.no_grad():
+            for name, p in changed:
+                p.copy_(fresh[name])
 
     def grad_context(self):
         """No autograd graph through a tower where nothing trains (its

@@ -207,3 +207,37 @@ def test_domain_router_reads_the_projected_stem(hf_dirs):
              data_samples=samples))
     out = model(**batch, mode='predict')
     assert [s.pred_domain in ('sports', 'news') for s in out] == [True, True]
+
+
+def test_lora_reaches_into_the_pretrained_tower(hf_dirs):
+    """LoRAAdapter's name patterns match the tower's linears too
+    ('self_attn', 'mlp'): its factors train, its weights stay, and
+    init_weights leaves both alone."""
+    cfg = vlm_cfg(hf_dirs['clip'][0])
+    cfg['adapter'] = dict(type='LoRAAdapter', domains=('sports', ),
+                          target_modules=('attn', 'mlp'), freeze_base=True)
+    model = MODELS.build(cfg)
+    tower = 'patch_embed.encoder.model.vision_model.encoder.layers.'
+    assert any(n.startswith(tower) for n in model.adapter.layers)
+    stem = model.backbone.patch_embed
+    before = {k: v.clone() for k, v in stem.encoder.state_dict().items()
+              if 'lora_' not in k}
+    model.init_weights()
+    model.train()
+    sample = VideoDataSample(metainfo=dict(domain='sports', num_frames=2))
+    sample.gt_frame_labels = torch.tensor([0, 1])
+    batch = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (1, 3, 2, 32, 32),
+                                   dtype=torch.uint8)],
+             data_samples=[sample]), True)
+    # LoRA B starts at zero: give it a value so that A gets a gradient too
+    for layer in model.adapter.layers.values():
+        torch.nn.init.normal_(layer.lora_B['sports'], std=0.1)
+    sum(v for k, v in model(**batch, mode='loss').items()
+        if 'loss' in k).backward()
+    q = stem.encoder.model.vision_model.encoder.layers[0].self_attn.q_proj
+    assert q.lora_A['sports'].grad.abs().sum() > 0
+    assert q.weight.grad is None
+    for k, v in stem.encoder.state_dict().items():
+        if k in before:
+            assert torch.equal(v, before[k]), k
