@@ -194,11 +194,17 @@ class HierarchicalVideoEncoder(BaseModule):
             return checkpoint(block, x, shape, size, use_reentrant=False)
         return block(x, shape, size)
 
-    def forward(self, x: Tensor) -> VideoFeatures:
+    def forward(
+        self,
+        x: Tensor,
+        embedded: Optional[Tuple[Tensor, Tuple[int, int, int]]] = None
+    ) -> VideoFeatures:
         """Encode clips.
 
         Args:
             x (Tensor): ``[B, C_in, T, H, W]`` normalised clips.
+            embedded (tuple, optional): ``self.patch_embed(x)`` when the
+                caller has it already (the model's router does).
 
         Returns:
             VideoFeatures: final tokens and how they map to the tubelets.
@@ -208,7 +214,8 @@ class HierarchicalVideoEncoder(BaseModule):
                              f'{tuple(x.shape)}')
         num_frames = x.shape[2]
         clips = x  # [B, C_in, T, H, W], for mergers that read the frames
-        x, grid = self.patch_embed(x)  # [B, N0, C0], grid (T0, H0, W0)
+        # [B, N0, C0], grid (T0, H0, W0)
+        x, grid = self.patch_embed(x) if embedded is None else embedded
         B, N0, _ = x.shape
         pos = sincos_position_embedding_3d(grid, x.shape[-1], device=x.device)
         x = self.pos_drop(x + pos.to(x.dtype))  # [B, N0, C0]

@@ -194,19 +194,36 @@ def test_vlm_loss_reaches_projection_not_stem(hf_dirs):
     assert all(p.grad is None for p in stem.encoder.parameters())
 
 
-def test_domain_router_reads_the_projected_stem(hf_dirs):
+def count_calls(module):
+    calls = []
+    module.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def uint8_batch(model, domains, training=False):
+    samples = [VideoDataSample(metainfo=dict(domain=d, num_frames=2))
+               for d in domains]
+    for s in samples:
+        s.gt_frame_labels = torch.tensor([0, 1])
+    return model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (1, 3, 2, 32, 32),
+                                   dtype=torch.uint8) for _ in domains],
+             data_samples=samples), training)
+
+
+def test_domain_router_reads_the_stem_the_backbone_reuses(hf_dirs):
     cfg = vlm_cfg(hf_dirs['clip'][0])
     cfg['router'] = dict(type='DomainRouter', domains=('sports', 'news'))
-    model = MODELS.build(cfg)
+    model = MODELS.build(cfg).eval()
     assert model.router.classifier[1].in_features == 16  # first stage
-    samples = [VideoDataSample(metainfo=dict(domain=d, num_frames=2))
-               for d in ('sports', 'news')]
-    batch = model.data_preprocessor(
-        dict(inputs=[torch.randint(0, 255, (1, 3, 2, 32, 32),
-                                   dtype=torch.uint8) for _ in range(2)],
-             data_samples=samples))
+    calls = count_calls(model.backbone.patch_embed.encoder)
+    batch = uint8_batch(model, ('sports', 'news'))
     out = model(**batch, mode='predict')
     assert [s.pred_domain in ('sports', 'news') for s in out] == [True, True]
+    assert len(calls) == 1  # one ViT pass serves router and backbone
+    expected = model.backbone(batch['inputs'].flatten(0, 1)).tokens
+    feats = model.extract_feat(batch['inputs'], batch['data_samples'])
+    torch.testing.assert_close(feats.tokens, expected, atol=1e-6, rtol=0)
 
 
 def test_lora_reaches_into_the_pretrained_tower(hf_dirs):
@@ -241,3 +258,28 @@ def test_lora_reaches_into_the_pretrained_tower(hf_dirs):
     for k, v in stem.encoder.state_dict().items():
         if k in before:
             assert torch.equal(v, before[k]), k
+
+
+def test_routing_with_lora_in_the_tower_ignores_the_last_batch(hf_dirs):
+    """With LoRA inside the ViT the router reads the stem on base weights
+    (not the domain the previous batch selected) and the backbone runs the
+    stem again under the chosen domain."""
+    cfg = vlm_cfg(hf_dirs['clip'][0])
+    cfg['adapter'] = dict(type='LoRAAdapter', domains=('sports', 'news'),
+                          target_modules=('attn', 'mlp'))
+    cfg['router'] = dict(type='DomainRouter', domains=('sports', 'news'),
+                         mode='hard')
+    model = MODELS.build(cfg).eval()
+    for layer in model.adapter.layers.values():
+        for d in ('sports', 'news'):
+            torch.nn.init.normal_(layer.lora_B[d], std=0.5)
+    batch = uint8_batch(model, ('sports', ))
+    clips = batch['inputs'].flatten(0, 1)
+    decisions = []
+    for previous in ('sports', 'news'):
+        model.adapter.select(previous)
+        decisions.append(model.route(clips, 1, None, 'predict')[1].logits)
+    torch.testing.assert_close(decisions[0], decisions[1], atol=0, rtol=0)
+    calls = count_calls(model.backbone.patch_embed.encoder)
+    model(**batch, mode='predict')
+    assert len(calls) == 2
