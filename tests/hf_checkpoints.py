@@ -60,6 +60,31 @@ def save_tokenizer(path: str) -> None:
     fast.save_pretrained(path)
 
 
+def save_sentencepiece_tokenizer(path: str) -> None:
+    """SigLIP's tokenizer as Google ships it: ``spiece.model`` (a unigram
+    SentencePiece model, pad 0, end 1) and ``tokenizer_config.json``, no
+    ``tokenizer.json``."""
+    import os
+    import tempfile
+
+    import sentencepiece as spm
+    from transformers import SiglipTokenizer
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = osp.join(tmp, 'corpus.txt')
+        with open(corpus, 'w') as f:
+            f.write('\n'.join(CORPUS))
+        spm.SentencePieceTrainer.train(
+            input=corpus, model_prefix=osp.join(tmp, 'sp'), vocab_size=30,
+            model_type='unigram', pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+            pad_piece='<pad>', eos_piece='</s>', unk_piece='<unk>',
+            minloglevel=2)
+        for name in os.listdir(path):
+            if name.startswith(('tokenizer', 'special_tokens')):
+                os.remove(osp.join(path, name))
+        SiglipTokenizer(vocab_file=osp.join(tmp, 'sp.model')).save_pretrained(
+            path)
+
+
 def save_preprocessor(path: str, family: str) -> None:
     if family == 'clip':
         cfg = dict(

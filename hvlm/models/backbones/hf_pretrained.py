@@ -248,7 +248,8 @@ def load_tokenizer(path: str, vocab_size: int, key: str):
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
                 path, local_files_only=True)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, ImportError) as e:
+            # ImportError: SigLIP's spiece.model needs `sentencepiece`
             raise ValueError(
                 f'cannot load the tokenizer from {path}: {e}') from e
     if len(tokenizer) > vocab_size:

@@ -1,4 +1,6 @@
 """HFTextEncoder against the transformers model it wraps."""
+import shutil
+
 import pytest
 import torch
 
@@ -46,6 +48,24 @@ def test_siglip_matches_transformers(hf_dirs):
     states, feats = reference(model, ids)  # SigLIP: no mask, as trained
     torch.testing.assert_close(out.token_states, states, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.embeds, feats, atol=1e-5, rtol=0)
+
+
+def test_siglip_with_its_sentencepiece_tokenizer(hf_dirs, tmp_path):
+    """A SigLIP directory as released: spiece.model, no tokenizer.json."""
+    from transformers import AutoTokenizer
+    from tests.hf_checkpoints import save_sentencepiece_tokenizer
+    path = tmp_path / 'siglip'
+    shutil.copytree(hf_dirs['siglip'][0], path)
+    save_sentencepiece_tokenizer(str(path))
+    assert not (path / 'tokenizer.json').exists()
+    encoder = build(str(path))
+    own = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    ids = own(TEXTS, padding='max_length', max_length=16, truncation=True,
+              return_tensors='pt')['input_ids']
+    assert torch.equal(encoder.tokenize(TEXTS)['input_ids'], ids)
+    _, feats = reference(hf_dirs['siglip'][1], ids)
+    torch.testing.assert_close(encoder(TEXTS).embeds, feats, atol=1e-5,
+                               rtol=0)
 
 
 def test_tokenizer_is_the_directorys(hf_dirs):
