@@ -70,17 +70,20 @@ class HFTextEncoder(HFPretrainedTower):
         """CLIP pools at config.json's ``eos_token_id``; the tokenizer must
         end every text with that token."""
         eos = self.model.config.eos_token_id
-        ids = self.tokenizer('a')['input_ids']
+        key = f'{self.key_prefix}eos_token_id'
+        says = f'config.json {key} is {eos}'
         if eos == 2:
             # Checkpoints older than transformers' fix pool at the largest
             # id instead; right for OpenAI's vocabulary, whose end token is
             # its last id.
             eos = len(self.tokenizer) - 1
+            says += (' (the old convention: CLIP pools at the largest id, '
+                     f'{eos})')
+        ids = self.tokenizer('a')['input_ids']
         if not ids or ids[-1] != eos:
             raise ValueError(
                 f'{self.pretrained}: the tokenizer ends a text with id '
-                f'{ids[-1] if ids else None} but config.json '
-                f'{self.key_prefix}eos_token_id is {eos}: CLIP would pool '
+                f'{ids[-1] if ids else None} but {says}: CLIP would pool '
                 'the wrong token. Save the matching tokenizer there')
         return eos
 

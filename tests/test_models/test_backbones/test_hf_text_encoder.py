@@ -112,3 +112,18 @@ def test_max_length_truncates_and_keeps_the_end(hf_dirs):
     assert ids.shape == (1, 5) and ids[0, -1].item() == 3
     with pytest.raises(ValueError, match='max_position_embeddings'):
         build(hf_dirs['clip'][0], max_length=17)
+
+
+def test_clip_config_and_tokenizer_must_agree_on_the_end(hf_dirs, tmp_path):
+    """config.json's eos_token_id decides where CLIP pools; 2 is the old
+    convention (pool at the largest id), right only when the tokenizer's
+    end token is its last id, as in OpenAI's vocabulary."""
+    import json
+    path = tmp_path / 'clip'
+    shutil.copytree(hf_dirs['clip'][0], path)
+    cfg = json.loads((path / 'config.json').read_text())
+    for eos in (5, 2):  # another token; the old convention
+        cfg['text_config']['eos_token_id'] = eos
+        (path / 'config.json').write_text(json.dumps(cfg))
+        with pytest.raises(ValueError, match='CLIP would pool the wrong'):
+            build(str(path))
