@@ -32,6 +32,27 @@ def clip_copy(hf_dirs, tmp_path):
 # ---------------------------------------------------------------------------
 # Failing before training, with the path and the missing item named
 # ---------------------------------------------------------------------------
+def test_no_network_is_touched(hf_dirs, monkeypatch):
+    """Building both towers (and the tokenizer) opens no connection, with
+    the hub not switched off by any environment variable."""
+    import socket
+    for var in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        monkeypatch.delenv(var, raising=False)
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError('network is off in this test')
+
+    monkeypatch.setattr(socket.socket, 'connect', refuse)
+    monkeypatch.setattr(socket, 'create_connection', refuse)
+    monkeypatch.setattr(socket, 'getaddrinfo', refuse)
+    for family in ('clip', 'siglip'):
+        build('Vision', hf_dirs[family][0])
+        build('Text', hf_dirs[family][0])
+    assert not attempts
+
+
 def test_missing_directory(tmp_path):
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match='nowhere does not exist'):
