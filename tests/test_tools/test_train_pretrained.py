@@ -1,5 +1,7 @@
 """tools/train.py and tools/test.py with a pretrained stem, the way a user
 runs them: the shipped config and the one documented override."""
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -38,6 +40,17 @@ def test_train_then_test_on_a_tiny_clip(tiny_demo_root, tmp_path):
                        weights_only=False)['state_dict']
     assert state['backbone.patch_embed.proj.weight'].shape == (384, 32)
     assert 'frames of (224, 224) are resized to (32, 32)' in log
+
+    # the config the run wrote has the directory filled in: inference
+    # builds from it and the checkpoint fits exactly
+    from hvlm.apis import inference_video, init_model
+    dumped = work / 'hier_sports_clip-vitb16.py'
+    assert str(pretrained) in dumped.read_text()
+    model = init_model(dumped, work / 'epoch_1.pth')
+    video = find_one(Path(tiny_demo_root) / 'test', '*.mp4')
+    result = inference_video(model, video, task='action_detection',
+                             progress=False)
+    assert result['num_clips'] >= 1 and 'action_detection' in result
 
     proc = run_tool('test.py', CONFIG, work / 'epoch_1.pth', '--work-dir',
                     tmp_path / 'test', '--cfg-options',

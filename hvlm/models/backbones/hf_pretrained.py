@@ -388,8 +388,8 @@ class HFPretrainedTower(BaseModule):
 
     def _remember_loaded(self) -> None:
         """Note each loaded weight (the parameter object itself, which
-        adapters wrapping a layer reuse and ``.to()`` keeps) with its sum
-        and sum of squares, to notice a re-initialisation later."""
+        adapters wrapping a layer reuse and ``.to()`` keeps) with its
+        :func:`fingerprint`, to notice a re-initialisation later."""
         self._loaded = [(name, p, fingerprint(p))
                         for name, p in self.model.named_parameters()]
 
