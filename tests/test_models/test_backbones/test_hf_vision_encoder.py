@@ -95,3 +95,25 @@ def test_wrong_channels_are_refused(hf_dirs):
     encoder = build(hf_dirs['clip'][0])
     with pytest.raises(ValueError, match=r'\[B, 3, T, H, W\]'):
         encoder(torch.randn(1, 1, 2, 32, 32))
+
+
+@pytest.mark.parametrize('family', ['clip', 'siglip'])
+def test_a_directory_of_the_image_tower_alone(hf_dirs, tmp_path, family):
+    """model_type clip_vision_model / siglip_vision_model: what the tower
+    classes themselves save."""
+    import shutil
+    from transformers import CLIPVisionModelWithProjection, SiglipVisionModel
+    path, _ = hf_dirs[family]
+    cls = CLIPVisionModelWithProjection if family == 'clip' else \
+        SiglipVisionModel
+    tower = cls.from_pretrained(path, local_files_only=True).eval()
+    tower.save_pretrained(tmp_path)
+    shutil.copy(f'{path}/preprocessor_config.json', tmp_path)
+    encoder = build(str(tmp_path))
+    assert encoder.key_prefix == ''
+    frames = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = tower(pixel_values=frames)
+    expected = out.image_embeds if family == 'clip' else out.pooler_output
+    torch.testing.assert_close(encoder(frames).embeds[:, 0], expected,
+                               atol=1e-5, rtol=0)
