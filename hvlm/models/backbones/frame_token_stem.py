@@ -29,10 +29,10 @@ class FrameTokenStem(BaseModule):
     (no zero frames diluting it).
 
     A LayerNorm comes before the learned projection: CLIP's patch tokens
-    are taken before its final norm, where a few channels are orders of
-    magnitude larger than the rest; normalised, any encoder's tokens
-    reach the projection at the scale its initialisation assumes, so one
-    config fits every encoder width.
+    are taken before its final norm, at whatever scale its residual stream
+    has (trained ViTs are known to carry a few very large channels);
+    normalised, any encoder's tokens reach the projection at the scale its
+    initialisation assumes, so one config fits every encoder.
 
     Args:
         encoder (nn.Module): A built image encoder with ``embed_dims``,
