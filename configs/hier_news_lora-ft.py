@@ -1,5 +1,6 @@
 # The news LoRA fine-tune: the sports recipe (hier_sports_lora-ft.py) with
-# the news domain's data and adapter. Needs work_dirs/hier_general/epoch_30.pth.
+# the news domain's data and adapter. Needs work_dirs/hier_general/epoch_30.pth,
+# which `python tools/train.py configs/hier_general.py` writes.
 _base_ = ['./hier_sports_lora-ft.py']
 
 domains = ['news']

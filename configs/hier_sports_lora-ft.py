@@ -3,13 +3,21 @@
 # linear of the encoder: 74 K parameters, 2.4% of the small model with
 # its four domain adapters, as count_params.py reports).
 #
-# Needs the general checkpoint: run
+# Needs the general checkpoint work_dirs/hier_general/epoch_30.pth (the last
+# epoch of hier_general's 30), which this command writes:
 #   python tools/train.py configs/hier_general.py
-# first. Without that file this config cannot run (the Runner stops at
-# load_from); the path is the last epoch of hier_general's 30 epochs.
+# Without that file the run stops at load_from. To start from another
+# general model, e.g. configs/hier_general_8e.py's:
+#   python tools/train.py configs/hier_sports_lora-ft.py \
+#       --cfg-options load_from=work_dirs/hier_general_8e/epoch_8.pth
 _base_ = ['./hier_sports.py']
 
 load_from = 'work_dirs/hier_general/epoch_30.pth'
+# The general model has no LoRA factors: only they may be missing from
+# load_from (they start as initialised, B = 0, so the model starts as the
+# general one). Any other missing key or a tensor of another shape stops
+# the run (hvlm.utils.checkpoint_fit).
+load_from_allow_missing = [r'\.lora_[AB]\.']
 
 model = dict(
     adapter=dict(

@@ -75,34 +75,33 @@ def test_graph_sees_known_edges():
     assert 'hvlm.engine' in graph['hvlm.utils.setup_env']  # function-level
 
 
-def test_attention_family_does_not_reach_other_families():
-    graph = import_graph()
+def assert_never_reaches(graph, importers, forbidden, exact=()):
+    """No module under ``importers`` reaches a package in ``forbidden`` (or
+    a module in it), nor a module named in ``exact``."""
     for module in graph:
-        if not module.startswith('hvlm.models.attention'):
-            continue
-        reached = reachable(graph, module)
-        bad = sorted(m for m in reached if m.startswith(
-            ('hvlm.models.heads', 'hvlm.models.mergers', 'hvlm.models.vlms',
-             'hvlm.analysis')) or m == 'hvlm.models')
-        assert not bad, f'{module} reaches {bad}'
+        if module.startswith(importers):
+            bad = sorted(m for m in reachable(graph, module)
+                         if m.startswith(tuple(f + '.' for f in forbidden))
+                         or m in forbidden or m in exact)
+            assert not bad, f'{module} reaches {bad}'
+
+
+def test_attention_family_does_not_reach_other_families():
+    assert_never_reaches(
+        import_graph(), 'hvlm.models.attention',
+        ('hvlm.models.heads', 'hvlm.models.mergers', 'hvlm.models.vlms',
+         'hvlm.analysis'),
+        exact=('hvlm.models', ))
 
 
 def test_heads_do_not_import_backbones():
-    graph = import_graph()
-    for module in graph:
-        if module.startswith('hvlm.models.heads'):
-            bad = sorted(m for m in reachable(graph, module)
-                         if m.startswith('hvlm.models.backbones'))
-            assert not bad, f'{module} reaches {bad}'
+    assert_never_reaches(import_graph(), 'hvlm.models.heads',
+                         ('hvlm.models.backbones', ))
 
 
 def test_structures_sit_below_models():
-    graph = import_graph()
-    for module in graph:
-        if module.startswith('hvlm.structures'):
-            bad = sorted(m for m in reachable(graph, module)
-                         if m.startswith('hvlm.models'))
-            assert not bad, f'{module} reaches {bad}'
+    assert_never_reaches(import_graph(), 'hvlm.structures',
+                         ('hvlm.models', ))
 
 
 def test_no_import_cycles():

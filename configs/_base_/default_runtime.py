@@ -5,7 +5,9 @@ runner_type = 'HVLMRunner'
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, ignore_last=False),
+    # validation's time/data_time logged as val/time, val/data_time: one
+    # x axis (iterations or epochs) per TensorBoard tag
+    logger=dict(type='PhaseLoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # keep epoch_N.pth of the last 3 epochs, and best_*.pth by the metric
     checkpoint=dict(

@@ -17,7 +17,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from hvlm.utils.benchmark_process import (peak_since, reset_peak,
-                                         run_module_in_subprocess)
+                                          run_module_in_subprocess)
 
 QUADRATIC_TYPES = ('FullAttention', )
 BASELINE = 'FullAttention'

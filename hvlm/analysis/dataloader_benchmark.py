@@ -15,23 +15,21 @@ one answer each:
   mmengine's ``IterTimerHook`` logs ``data_time`` (waiting for the batch)
   and ``time`` (the whole iteration, the wait included) of every training
   iteration, averaged over the logging window, into
-  ``<run>/vis_data/scalars.json``; their ratio is the share of training
-  time lost to data loading.
+  ``<run>/vis_data/scalars.json``; their ratio over every run of a work
+  dir is the share of training time lost to data loading.
 """
 import copy
-import glob
-import os.path as osp
 import statistics
 import time
 from typing import Dict, List, Sequence
 
 import torch
 
-from .log_curves import load_scalars
+from .log_curves import load_scalars, scalars_files, training_windows
 
 __all__ = [
     'benchmark_dataloader', 'format_dataloader_benchmark',
-    'find_scalars_file', 'data_time_share', 'format_data_time_share'
+    'data_time_share', 'format_data_time_share'
 ]
 
 
@@ -169,81 +167,79 @@ def format_dataloader_benchmark(result: Dict[str, object]) -> str:
     ] + [_format_row(r) for r in result['rows']])
 
 
-def find_scalars_file(path: str) -> str:
-    """The JSON scalar log of a run.
-
-    Args:
-        path (str): ``scalars.json`` or mmengine's ``<timestamp>.json`` log
-            itself, a run's ``<timestamp>`` directory, or a work dir (its
-            newest run is taken).
-
-    Raises:
-        FileNotFoundError: Nothing of the kind under ``path``.
-    """
-    if osp.isfile(path):
-        return path
-    for pattern in ('vis_data/scalars.json', '*/vis_data/scalars.json'):
-        found = sorted(glob.glob(osp.join(path, pattern)))
-        if found:
-            return found[-1]  # timestamps sort by time
-    raise FileNotFoundError(
-        f'{path}: no scalars.json (expected a file, a run directory with '
-        'vis_data/scalars.json, or a work dir holding such runs)')
-
-
 def data_time_share(path: str, target: float = 0.1) -> Dict[str, object]:
-    """Share of training time spent waiting for data in a finished run.
+    """Share of training time spent waiting for data in finished runs.
 
     Every training line of the log holds ``data_time`` and ``time`` (the
-    iteration, the wait included), each the mean over the logging window;
-    the share is ``sum(data_time) / sum(time)`` over them. Validation lines
-    (no ``iter`` key) are left out. The first window also holds the worker
-    start-up, so the share without it is reported too.
+    iteration, the wait included), each the mean over the logging window.
+    Each window is weighted by the iterations it stands for
+    (:func:`~hvlm.analysis.log_curves.training_windows`): the share is
+    ``sum(data_time * n) / sum(time * n)``. Validation lines (no ``iter``
+    key) are left out. An epoch's first window also holds starting the
+    DataLoader workers, so the share without those is reported too.
 
     Args:
-        path (str): See :func:`find_scalars_file`.
+        path (str): A JSON log, a run's ``<timestamp>`` directory, or a work
+            dir: all its runs, as ``analyze_logs.py`` reads them
+            (:func:`~hvlm.analysis.log_curves.scalars_files`).
         target (float): The largest acceptable share.
 
     Returns:
-        dict: ``file``, ``windows`` (training lines read), ``share``,
-        ``share_after_first_window``, ``max_window_share``, ``target`` and
-        ``ok`` (``share <= target``).
+        dict: ``files`` (the logs read), ``windows`` and ``iters`` (training
+        lines read, iterations they stand for), ``share``,
+        ``share_without_first_windows`` (None when no epoch has a second
+        window), ``max_window_share``, ``target`` and ``ok``
+        (``share <= target``).
 
     Raises:
+        FileNotFoundError: No log at ``path``.
         ValueError: A line is not a JSON object, or no line has training
             timings.
     """
-    filename = find_scalars_file(path)
-    rows = [(float(r['data_time']), float(r['time']))
-            for r in load_scalars(filename)
-            if 'iter' in r and 'data_time' in r and 'time' in r]
-    if not rows:
+    files = scalars_files(path)
+    records = [r for f in files for r in load_scalars(f)]
+    windows = [(r, n) for r, n in training_windows(records)
+               if 'data_time' in r and 'time' in r]
+    if not windows:
         raise ValueError(
-            f'{filename}: no training line with "data_time", "time" and '
-            '"iter" (logged by IterTimerHook and LoggerHook during '
+            f'{", ".join(files)}: no training line with "data_time", "time" '
+            'and "iter" (logged by IterTimerHook and LoggerHook during '
             'training); is it the log of a training run?')
 
     def share(part):
-        total = sum(t for _, t in part)
-        return sum(d for d, _ in part) / total if total > 0 else None
+        total = sum(float(r['time']) * n for r, n in part)
+        if total <= 0:
+            return None
+        return sum(float(r['data_time']) * n for r, n in part) / total
 
-    value = share(rows)
+    later, seen = [], set()
+    for r, n in windows:
+        if r.get('epoch') in seen:
+            later.append((r, n))
+        seen.add(r.get('epoch'))
+    value = share(windows)
     return dict(
-        file=filename,
-        windows=len(rows),
+        files=files,
+        windows=len(windows),
+        iters=sum(n for _, n in windows),
         share=value,
-        share_after_first_window=share(rows[1:]) if len(rows) > 1 else None,
-        max_window_share=max(d / t for d, t in rows if t > 0),
+        share_without_first_windows=share(later) if later else None,
+        max_window_share=max(
+            float(r['data_time']) / float(r['time']) for r, _ in windows
+            if float(r['time']) > 0),
         target=target,
         ok=value <= target)
 
 
 def format_data_time_share(result: Dict[str, object]) -> str:
-    after = result['share_after_first_window']
-    return (f"{result['file']}: {result['windows']} logged training windows; "
+    after = result['share_without_first_windows']
+    files = result['files']
+    runs = '\n'.join(f'  {f}' for f in files)
+    return (f"{len(files)} log(s):\n{runs}\n{result['windows']} logged "
+            f"training windows ({result['iters']} iterations); "
             f"data time {result['share']:.1%} of step time"
             + ('' if after is None else
-               f" ({after:.1%} without the first window)")
+               f" ({after:.1%} without each epoch's first window)")
             + f", worst window {result['max_window_share']:.1%}; target "
             f"<= {result['target']:.0%}: "
             + ('PASS' if result['ok'] else 'FAIL'))

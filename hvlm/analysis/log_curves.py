@@ -6,11 +6,16 @@ Behind ``tools/analysis_tools/analyze_logs.py``. The input is what
 object per line::
 
     {"lr": 0.0005, "loss": 5.37, "time": 0.047, "epoch": 1, "iter": 1, "step": 1}
-    {"action/frame_top1": 0.31, "data_time": 0.01, "time": 0.04, "step": 1}
+    {"action/frame_top1": 0.31, "val/data_time": 0.01, "val/time": 0.04,
+     "step": 1}
 
 Training lines carry ``iter`` (and ``epoch`` in epoch-based runs);
 validation lines do not, and their ``step`` is the epoch (or, in
-iteration-based runs, the iteration) they were computed after. A work
+iteration-based runs, the iteration) they were computed after.
+``PhaseLoggerHook`` names the validation timings ``val/time`` and
+``val/data_time``; logs written by mmengine's ``LoggerHook`` call them
+``time`` and ``data_time`` like the training ones, which ``'val:time'``
+selects. A work
 directory stands for all of its runs' ``scalars.json``, oldest first, so the
 curves of a resumed run continue across its restarts.
 
@@ -21,14 +26,17 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = [
-    'Series', 'load_scalars', 'log_keys', 'extract_series', 'default_legend',
-    'plot_curves', 'save_figure', 'train_time_stats', 'format_train_time'
+    'Series', 'scalars_files', 'load_scalars', 'log_keys', 'extract_series',
+    'default_legend',
+    'plot_curves', 'save_figure', 'training_windows', 'train_time_stats',
+    'format_train_time', 'default_figure_path'
 ]
 
 # Keys that position a line rather than measure something.
@@ -67,32 +75,45 @@ def _read_lines(path: str) -> List[dict]:
     return records
 
 
-def load_scalars(path: str) -> List[dict]:
-    """The scalar lines of a JSON log, or of every run of a work directory.
+def scalars_files(path: str) -> List[str]:
+    """The JSON logs :func:`load_scalars` reads for ``path``, oldest first.
 
     Args:
-        path: A ``scalars.json`` / ``<timestamp>.json`` file, or a work
-            directory: its ``<timestamp>/vis_data/scalars.json`` files are
-            read in timestamp order and concatenated.
+        path: A ``scalars.json`` / ``<timestamp>.json`` file; a run's
+            ``<timestamp>`` directory (its ``vis_data/scalars.json``); or a
+            work directory (every run's ``<timestamp>/vis_data/
+            scalars.json``, in timestamp order, so a resumed run's curves
+            continue across its restarts).
+
+    Raises:
+        FileNotFoundError: Nothing to read at ``path``.
+    """
+    if osp.isdir(path):
+        files = sorted(glob.glob(osp.join(path, 'vis_data', 'scalars.json'))
+                       or glob.glob(
+                           osp.join(path, '*', 'vis_data', 'scalars.json')))
+        if not files:
+            raise FileNotFoundError(
+                f'{path} is a directory without <timestamp>/vis_data/'
+                'scalars.json; pass a work_dir of tools/train.py, one of its '
+                '<timestamp> run directories or a JSON log file')
+        return files
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'log {path} does not exist; expected work_dir/<timestamp>/'
+            'vis_data/scalars.json (or <timestamp>.json) or a work_dir')
+    return [path]
+
+
+def load_scalars(path: str) -> List[dict]:
+    """The scalar lines of a JSON log, or of every run of a work directory
+    (:func:`scalars_files`), concatenated oldest first.
 
     Raises:
         FileNotFoundError: Nothing to read at ``path``.
         ValueError: A line is not a JSON object (file and line named).
     """
-    if osp.isdir(path):
-        files = sorted(
-            glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
-        if not files:
-            raise FileNotFoundError(
-                f'{path} is a directory without <timestamp>/vis_data/'
-                'scalars.json; pass a work_dir of tools/train.py or a JSON '
-                'log file')
-        return [record for f in files for record in _read_lines(f)]
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'log {path} does not exist; expected work_dir/<timestamp>/'
-            'vis_data/scalars.json (or <timestamp>.json) or a work_dir')
-    return _read_lines(path)
+    return [record for f in scalars_files(path) for record in _read_lines(f)]
 
 
 def _phase_lines(records: Sequence[dict], phase: str) -> List[dict]:
@@ -132,7 +153,8 @@ def extract_series(records: Sequence[dict], key: str,
     """The curve of ``key``.
 
     A bare key is taken from the training lines if they have it, else from
-    the validation lines; ``'train:time'`` / ``'val:time'`` choose. Training
+    the validation lines; ``'train:time'`` / ``'val:time'`` choose in logs
+    where both have the key (written without ``PhaseLoggerHook``). Training
     points are placed at ``iter``, validation points at ``step`` (the epoch
     in epoch-based runs). When two lines share a position (a run resumed
     from an earlier checkpoint than its last log), the later one is kept.
@@ -260,65 +282,139 @@ def plot_curves(logs: Sequence[str],
     return fig, drawn
 
 
+def training_windows(records: Sequence[dict]) -> List[Tuple[dict, int]]:
+    """The training lines in iteration order, each with the number of
+    iterations it stands for.
+
+    A training line's ``time`` and ``data_time`` are means over the log
+    processor's window, ending at the line's ``iter``; the line stands for
+    the iterations since the previous training line (with
+    ``ignore_last=False``, as hvlm's configs set, the last line of an epoch
+    is logged, so no window spans two epochs). A line logged again by a
+    resumed run replaces the earlier one.
+
+    Returns:
+        list: ``(line, iterations)`` pairs.
+    """
+    by_iter = {}
+    for record in _phase_lines(records, 'train'):
+        by_iter[record['iter']] = record
+    windows, previous = [], 0
+    for it in sorted(by_iter):
+        windows.append((by_iter[it], it - previous))
+        previous = it
+    return windows
+
+
+def _weighted_time(windows: Sequence[Tuple[dict, int]]) -> Tuple[float, int]:
+    """(seconds, iterations) of ``windows``."""
+    return (sum(float(r['time']) * n for r, n in windows),
+            sum(n for _, n in windows))
+
+
 def train_time_stats(records: Sequence[dict],
                      include_outliers: bool = False) -> Dict[str, object]:
     """Time per training iteration, overall and per epoch.
 
-    The ``time`` of a training line is mmengine's running mean over the
-    log processor's window. The first line of each epoch is left out
-    unless ``include_outliers`` (or it is the epoch's only line): it
-    includes starting the DataLoader workers.
+    Every logged window counts, weighted by the iterations it stands for
+    (:func:`training_windows`): an epoch's time is the sum over its windows
+    of ``time`` x iterations. The overall average leaves out each epoch's
+    first window unless ``include_outliers`` (or it is the epoch's only
+    one): it includes starting the DataLoader workers. The per-epoch
+    figures always hold all of the epoch's windows.
 
     Returns:
-        dict: ``average`` (s/iter), ``num_lines`` (lines averaged),
-        ``epochs`` (``{epoch: mean s/iter}``, empty for iteration-based
-        runs), ``slowest`` and ``fastest`` (epoch numbers, or None) and
-        ``std`` (over the per-epoch means, or None).
+        dict: ``average`` (s/iter), ``num_iters`` and ``num_windows`` (what
+        the average is over), ``epochs`` (``{epoch: {'s_per_iter',
+        'seconds', 'iters', 'windows'}}``, empty for iteration-based runs),
+        ``slowest`` and ``fastest`` (epoch numbers, or None) and ``std``
+        (of the epochs' s/iter, or None).
 
     Raises:
         KeyError: No training line has ``time``.
     """
-    lines = [r for r in _phase_lines(records, 'train') if _is_number(
-        r.get('time'))]
-    if not lines:
+    windows = [(r, n) for r, n in training_windows(records)
+               if _is_number(r.get('time'))]
+    if not windows:
         raise KeyError('no training line has "time"; was IterTimerHook '
                        'disabled? Keys present: '
                        f'{log_keys(records)["train"]}')
-    by_epoch: Dict[int, List[float]] = {}
-    for r in lines:
-        by_epoch.setdefault(r.get('epoch'), []).append(float(r['time']))
-    if not include_outliers:
-        by_epoch = {e: t[1:] if len(t) > 1 else t for e, t in by_epoch.items()}
-    times = [t for ts in by_epoch.values() for t in ts]
-    epochs = {e: float(np.mean(t)) for e, t in by_epoch.items()
-              if e is not None}
+    by_epoch: Dict[object, List[Tuple[dict, int]]] = {}
+    for r, n in windows:
+        by_epoch.setdefault(r.get('epoch'), []).append((r, n))
+    averaged = []
+    for epoch_windows in by_epoch.values():
+        skip = not include_outliers and len(epoch_windows) > 1
+        averaged += epoch_windows[1:] if skip else epoch_windows
+    seconds, iters = _weighted_time(averaged)
+    epochs = {}
+    for epoch, epoch_windows in by_epoch.items():
+        if epoch is None:
+            continue
+        epoch_seconds, epoch_iters = _weighted_time(epoch_windows)
+        epochs[epoch] = dict(
+            s_per_iter=epoch_seconds / epoch_iters,
+            seconds=epoch_seconds,
+            iters=epoch_iters,
+            windows=len(epoch_windows))
+    per_iter = {e: v['s_per_iter'] for e, v in epochs.items()}
     return dict(
-        average=float(np.mean(times)),
-        num_lines=len(times),
+        average=seconds / iters,
+        num_iters=iters,
+        num_windows=len(averaged),
         epochs=epochs,
-        slowest=max(epochs, key=epochs.get) if epochs else None,
-        fastest=min(epochs, key=epochs.get) if epochs else None,
-        std=float(np.std(list(epochs.values()))) if epochs else None)
+        slowest=max(per_iter, key=per_iter.get) if epochs else None,
+        fastest=min(per_iter, key=per_iter.get) if epochs else None,
+        std=float(np.std(list(per_iter.values()))) if epochs else None)
 
 
-def format_train_time(stats: Dict[str, object], source: str) -> str:
+def format_train_time(stats: Dict[str, object], source: str,
+                      include_outliers: bool = False) -> str:
     """The lines ``analyze_logs.py cal_train_time`` prints."""
+    left_out = ('every logged window' if include_outliers else
+                "each epoch's first window, which starts the DataLoader "
+                'workers, left out; --include-outliers keeps it')
     lines = [
         f'-----Analyze train time of {source}-----',
-        f'average iter time: {stats["average"]:.4f} s/iter '
-        f'({stats["num_lines"]} logged lines)'
+        f'average iter time: {stats["average"]:.4f} s/iter over '
+        f'{stats["num_iters"]} iterations in {stats["num_windows"]} logged '
+        f'windows ({left_out})'
     ]
     epochs = stats['epochs']
     if epochs:
+        lines.append('per epoch, from all its logged windows:')
+        lines += [
+            f'  epoch {e}: {v["s_per_iter"]:.4f} s/iter, {v["iters"]} '
+            f'iterations, {v["seconds"]:.1f} s ({v["windows"]} windows)'
+            for e, v in sorted(epochs.items())
+        ]
         slow, fast = stats['slowest'], stats['fastest']
         lines += [
-            f'slowest epoch {slow}, average time is {epochs[slow]:.4f} '
-            's/iter',
-            f'fastest epoch {fast}, average time is {epochs[fast]:.4f} '
-            's/iter',
+            f'slowest epoch {slow}, average time is '
+            f'{epochs[slow]["s_per_iter"]:.4f} s/iter',
+            f'fastest epoch {fast}, average time is '
+            f'{epochs[fast]["s_per_iter"]:.4f} s/iter',
             f'time std over epochs is {stats["std"]:.4f}'
         ]
     return '\n'.join(lines)
+
+
+def default_figure_path(log: str, keys: Sequence[str]) -> str:
+    """Where ``plot_curve`` writes without ``--out``: the work dir of
+    ``log`` (the directory itself, or the one above
+    ``<timestamp>/vis_data/`` for a JSON log there, else the log's folder),
+    as ``curves_<keys>.png``."""
+    log = osp.normpath(log)
+    if osp.isdir(log):
+        work_dir = log
+    else:
+        folder = osp.dirname(log)
+        if osp.basename(folder) == 'vis_data':
+            work_dir = osp.dirname(osp.dirname(folder))
+        else:
+            work_dir = folder
+    name = '_'.join(re.sub(r'[^A-Za-z0-9_.-]+', '-', k) for k in keys)
+    return osp.join(work_dir, f'curves_{name}.png')
 
 
 def save_figure(fig, out: str) -> str:

@@ -65,7 +65,7 @@ from mmengine.logging import MMLogger
 
 from hvlm.analysis.attention_benchmark import _predicted_mb
 from hvlm.utils.benchmark_process import (peak_since, reset_peak,
-                                         run_module_in_subprocess)
+                                          run_module_in_subprocess)
 
 SETTINGS = ('baseline', 'model', 'model_with_cp', 'model_amp')
 BASELINE = 'baseline'

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import ProgressBar, import_modules_from_strings
 from torch import Tensor
 
@@ -27,7 +27,8 @@ from hvlm.models.heads import (ActionDetectionHead, VideoCaptioningHead,
                                video_memory)
 from hvlm.registry import MODELS, TRANSFORMS
 from hvlm.structures import VideoDataSample
-from hvlm.utils import CheckpointLoadError, register_all_modules
+from hvlm.utils import register_all_modules
+from hvlm.utils.checkpoint_fit import load_fitting_weights
 from .streaming import VideoTokenBank, clip_windows
 
 __all__ = ['TASKS', 'init_model', 'inference_video']
@@ -96,18 +97,12 @@ def init_model(config: Union[str, Path, Config],
 
 
 def _load_weights(model: nn.Module, checkpoint: str, config: Config) -> dict:
-    try:
-        return load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=True,
-            logger='silent')
-    except CheckpointLoadError:
-        raise
-    except RuntimeError as err:
-        # mmengine lists missing / unexpected keys and shape mismatches
-        detail = '\n'.join(str(err).strip().splitlines()[:6])
-        raise CheckpointLoadError(
-            f'checkpoint {checkpoint} does not fit the model of config '
-            f'{config.filename}:\n{detail}') from err
+    ckpt = CheckpointLoader.load_checkpoint(
+        checkpoint, map_location='cpu', logger='silent')
+    load_fitting_weights(
+        model, ckpt, checkpoint,
+        what=f'the model of config {config.filename}')
+    return ckpt
 
 
 def inference_video(model: nn.Module,

@@ -17,19 +17,32 @@ Parsed forms (all plain Python, JSON-able)::
         action_detection  item = dict(start, end, label, confidence)
         video_qa          item = dict(question, answer, answer_id|None)
         video_captioning  item = dict(text, start, end)
+
+Each file is parsed once per process: building a training run reads the
+training split for its own videos and again for the vocabularies of every
+split, which is minutes of parsing for 100+ MB of annotations. See
+:class:`_ResultCache`.
 """
 import json
+import logging
 import math
-import re
-from typing import Any, Collection, Dict, List, Optional, Sequence
+import os
+import os.path as osp
+import pickle
+from collections import OrderedDict
+from typing import (Any, Callable, Collection, Dict, Hashable, List,
+                    Optional, Sequence, Tuple)
 
 import numpy as np
+from mmengine.logging import print_log
 
+from hvlm.utils.ptb_tokenize import caption_words
 from .exceptions import AnnotationError
 
 __all__ = [
     'TASK_FILES', 'load_json_list', 'parse_metadata', 'parse_task_file',
-    'caption_words', 'segment_at_times'
+    'cached', 'clear_annotation_cache', 'file_identity', 'caption_words',
+    'segment_at_times'
 ]
 
 # Task name -> (file name, key of the per-video list).
@@ -140,12 +153,98 @@ def _video_ids(path: str, entries: List[dict]) -> List[str]:
     return ids
 
 
-def parse_metadata(path: str) -> Dict[str, dict]:
+def file_identity(path: str) -> Optional[Tuple[str, int, int]]:
+    """``(real path, size, mtime_ns)``, which changes when a file is edited
+    or replaced (for a directory: when an entry is added, removed or
+    renamed); None if nothing is at ``path``."""
+    real = os.path.realpath(path)
+    try:
+        stat = os.stat(real)
+    except FileNotFoundError:
+        return None
+    return (real, stat.st_size, stat.st_mtime_ns)
+
+
+class _ResultCache:
+    """Results computed from files (parsed annotation files, a split's
+    vocabularies), keyed by a name and the files' :func:`file_identity`,
+    so that an edited or replaced file is read again.
+
+    An entry is kept as the pickle of the result, not the result: every
+    caller after the first gets its own copy (unpickling a parsed file costs
+    about a tenth of parsing and validating its JSON), so no caller can
+    change what another sees, and the cache holds one compact bytes object
+    per entry (about 0.75x the JSON's size) that the garbage collector never
+    walks and forked DataLoader workers share without copying. The first
+    caller gets the computed object itself. Entries beyond ``max_bytes``
+    (environment variable ``HVLM_ANNOTATION_CACHE_MB``, default 1024; 0
+    turns the cache off) are dropped, least recently used first.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._blobs: 'OrderedDict[Tuple, bytes]' = OrderedDict()
+
+    def get(self, what: Hashable, paths: Sequence[str],
+            compute: Callable[[], Any]) -> Any:
+        reals = tuple(os.path.realpath(p) for p in paths)
+        key = (what, reals, tuple(file_identity(p) for p in reals))
+        blob = self._blobs.get(key)
+        if blob is not None:
+            self._blobs.move_to_end(key)
+            return pickle.loads(blob)
+        result = compute()
+        if self.max_bytes > 0:
+            # an older version of the same files will not be asked for again
+            for old in [k for k in self._blobs if k[:2] == key[:2]]:
+                del self._blobs[old]
+            blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            if len(blob) <= self.max_bytes:
+                self._blobs[key] = blob
+                while sum(map(len, self._blobs.values())) > self.max_bytes:
+                    self._blobs.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        self._blobs.clear()
+
+
+_CACHE = _ResultCache(
+    int(float(os.environ.get('HVLM_ANNOTATION_CACHE_MB', 1024)) * 2**20))
+
+
+def cached(what: Hashable, paths: Sequence[str],
+           compute: Callable[[], Any]) -> Any:
+    """``compute()``, or a copy of its result from an earlier call with the
+    same ``what`` while none of ``paths`` has changed (see
+    :class:`_ResultCache`). The result is the caller's to change."""
+    return _CACHE.get(what, paths, compute)
+
+
+def clear_annotation_cache() -> None:
+    """Forget every cached result (to free its memory, or to time
+    parsing)."""
+    _CACHE.clear()
+
+
+def parse_metadata(path: str, cache: bool = True) -> Dict[str, dict]:
     """Parse ``metadata.json``: ``video_id -> dict(domain, duration, ...)``.
 
     ``domain`` and ``duration`` are required; ``fps``, ``width`` and
     ``height`` are optional (None when absent).
+
+    Args:
+        path (str): The JSON file.
+        cache (bool): Reuse the result of an earlier call on the same,
+            unchanged file (see :class:`_ResultCache`). The result is the
+            caller's to change either way.
     """
+    if cache:
+        return cached('metadata', [path], lambda: _parse_metadata(path))
+    return _parse_metadata(path)
+
+
+def _parse_metadata(path: str) -> Dict[str, dict]:
     entries = load_json_list(path)
     out = {}
     for i, (vid, entry) in enumerate(zip(_video_ids(path, entries), entries)):
@@ -166,25 +265,43 @@ def _span(check: _Checker, start: float, end: float, field: str,
         raise check.error(field, end, f'a number >= {start_field} ({start:g})')
 
 
-def parse_task_file(path: str, task: str,
-                    known_ids: Collection[str]) -> Dict[str, List[dict]]:
+def parse_task_file(path: str,
+                    task: str,
+                    known_ids: Optional[Collection[str]],
+                    cache: bool = True) -> Dict[str, List[dict]]:
     """Parse one task file into ``video_id -> [item, ...]``.
 
     Args:
         path (str): The JSON file.
         task (str): One of :data:`TASK_FILES`.
-        known_ids (Collection[str]): Videos of the split; any other
-            ``video_id`` is an error.
+        known_ids (Collection[str], optional): Videos of the split; any
+            other ``video_id`` is an error. None accepts every id.
+        cache (bool): Reuse the result of an earlier call on the same,
+            unchanged file (see :class:`_ResultCache`). The result is the
+            caller's to change either way.
     """
+    if cache:
+        out = cached(task, [path], lambda: _parse_task_file(path, task))
+    else:
+        out = _parse_task_file(path, task)
+    if known_ids is not None:
+        # one key per entry, in file order: the key's index is the entry's
+        for i, vid in enumerate(out):
+            if vid not in known_ids:
+                raise _Checker(path, i, dict(video_id=vid)).error(
+                    'video_id', vid, 'the id of a video of this split '
+                    '(listed in metadata.json, or a file in the video '
+                    'directory)')
+    return out
+
+
+def _parse_task_file(path: str, task: str) -> Dict[str, List[dict]]:
     entries = load_json_list(path)
     key = TASK_FILES[task][1]
     out = {}
+    wordless = []  # 'entry i (video_id=...): captions[j] '...''
     for i, (vid, entry) in enumerate(zip(_video_ids(path, entries), entries)):
         check = _Checker(path, i, entry)
-        if vid not in known_ids:
-            raise check.error(
-                'video_id', vid, 'the id of a video of this split (listed in '
-                'metadata.json, or a file in the video directory)')
         parsed = []
         for j, item in enumerate(check.items(key)):
             f = f'{key}[{j}].'
@@ -219,14 +336,39 @@ def parse_task_file(path: str, task: str,
                 end = check.number(times, 'end', f + 'time[1]')
                 _span(check, start, end, f + 'time[1]', f + 'time[0]')
                 parsed.append(dict(text=text, start=start, end=end))
+                if not caption_words(text):
+                    wordless.append(f'entry {i} (video_id={vid!r}): '
+                                    f'{key}[{j}] {_short(text)}')
         out[vid] = parsed
+    if wordless:
+        _warn_wordless(path, wordless)
     return out
 
 
-def caption_words(text: str) -> List[str]:
-    """Lower-cased words of a caption: ``'A red circle.' -> ['a', 'red',
-    'circle']``. The ``words`` vocabulary is built with this function."""
-    return re.findall(r"[a-z0-9']+", text.lower())
+# (path, mtime, size) of the files already warned about: a split is read
+# by its own dataset and as the vocabulary of the others.
+_WARNED_WORDLESS = set()
+
+
+def _warn_wordless(path: str, wordless: List[str], shown: int = 5) -> None:
+    """Name the captions that have no word once tokenised as the caption
+    metrics tokenise them (:func:`caption_words`): punctuation only, or
+    empty. They are kept (trained as empty captions) but cannot be scored,
+    so :class:`~hvlm.evaluation.metrics.CaptionMetric` leaves them out.
+    Once per version of a file and process."""
+    stat = os.stat(path)
+    key = (osp.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if key in _WARNED_WORDLESS:
+        return
+    _WARNED_WORDLESS.add(key)
+    more = len(wordless) - shown
+    listed = '; '.join(wordless[:shown])
+    if more > 0:
+        listed += f'; and {more} more'
+    print_log(
+        f'{path}: {len(wordless)} caption(s) have no words (punctuation '
+        f'only); they train as empty captions and are not scored: {listed}',
+        logger='current', level=logging.WARNING)
 
 
 def segment_at_times(times: Sequence[float], starts: Sequence[float],

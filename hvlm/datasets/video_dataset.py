@@ -10,7 +10,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from hvlm.registry import DATASETS, TRANSFORMS
-from .annotations import (METADATA_FILE, TASK_FILES, caption_words,
+from .annotations import (METADATA_FILE, TASK_FILES, cached, caption_words,
                           parse_metadata, parse_task_file)
 from .demo_data import DEMO_DOMAINS, ensure_demo_data
 from .exceptions import VideoReadError
@@ -19,6 +19,33 @@ from .worker_tracker import note_loading
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm')
 # Domain of every video when a split has no metadata.json.
 DEFAULT_DOMAIN = 'general'
+
+
+def _build_vocabularies(videos: dict, annotations: dict) -> dict:
+    """``classes``, ``answers``, ``words`` and ``domains`` of a split read
+    by :meth:`VideoDataset._read_split`."""
+    classes = {
+        a['label']
+        for items in annotations.get('action_detection', {}).values()
+        for a in items
+    }
+    answers = {
+        q['answer']
+        for items in annotations.get('video_qa', {}).values()
+        for q in items
+    }
+    words = {
+        w
+        for items in annotations.get('video_captioning', {}).values()
+        for c in items
+        for w in caption_words(c['text'])
+    }
+    other_domains = {v['domain'] for v in videos.values()} - set(DEMO_DOMAINS)
+    return dict(
+        classes=tuple(sorted(classes)),
+        answers=tuple(sorted(answers)),
+        words=tuple(sorted(words)),
+        domains=DEMO_DOMAINS + tuple(sorted(other_domains)))
 
 
 @DATASETS.register_module()
@@ -140,6 +167,11 @@ class VideoDataset(BaseDataset):
         if demo is not None:
             self._maybe_generate_demo(data_root, demo)
         self.vocab_root = self._resolve_vocab_root(data_root, vocab_root)
+        # (real path, split) read for the vocabularies, kept for
+        # load_data_list when it runs right away: the split is usually the
+        # dataset's own (the training set, or vocab_root not set).
+        self._split_read: Optional[Tuple[str, Tuple[dict, dict]]] = None
+        self._keep_split = not kwargs.get('lazy_init', False)
         super().__init__(
             ann_file='',
             metainfo=metainfo,
@@ -214,32 +246,29 @@ class VideoDataset(BaseDataset):
         return videos, annotations
 
     def _load_metainfo(self, metainfo: Optional[dict] = None) -> dict:
-        """Explicit ``metainfo`` entries, the rest built from vocab_root."""
+        """Explicit ``metainfo`` entries, the rest built from vocab_root.
+
+        The vocabularies are cached by the identity of the split's files
+        (:func:`hvlm.datasets.annotations.cached`): the validation and test
+        datasets build theirs from the training split, as the training
+        dataset has just done.
+        """
         given = super()._load_metainfo(metainfo)
-        videos, annotations = self._read_split(self.vocab_root)
-        classes = {
-            a['label']
-            for items in annotations.get('action_detection', {}).values()
-            for a in items
-        }
-        answers = {
-            q['answer']
-            for items in annotations.get('video_qa', {}).values()
-            for q in items
-        }
-        words = {
-            w
-            for items in annotations.get('video_captioning', {}).values()
-            for c in items
-            for w in caption_words(c['text'])
-        }
-        other_domains = {v['domain']
-                         for v in videos.values()} - set(DEMO_DOMAINS)
-        built = dict(
-            classes=tuple(sorted(classes)),
-            answers=tuple(sorted(answers)),
-            words=tuple(sorted(words)),
-            domains=DEMO_DOMAINS + tuple(sorted(other_domains)))
+
+        def build() -> dict:
+            split = self._read_split(self.vocab_root)
+            if self._keep_split:
+                self._split_read = (osp.realpath(self.vocab_root), split)
+            return _build_vocabularies(*split)
+
+        ann_dir = osp.join(self.vocab_root, self.ann_dir)
+        # the video directory: its names are the videos without metadata
+        files = [osp.join(self.vocab_root, self.video_dir)] + [
+            osp.join(ann_dir, name)
+            for name in (METADATA_FILE, ) + tuple(n for n, _ in
+                                                   TASK_FILES.values())
+        ]
+        built = cached('vocabularies', files, build)
         for key, value in given.items():
             built[key] = tuple(value) if isinstance(value, list) else value
         return built
@@ -247,7 +276,11 @@ class VideoDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """One data info per video, see the class docstring."""
         meta = self._metainfo
-        videos, annotations = self._read_split(self.data_root)
+        kept, self._split_read = self._split_read, None
+        if kept is not None and kept[0] == osp.realpath(self.data_root):
+            videos, annotations = kept[1]
+        else:
+            videos, annotations = self._read_split(self.data_root)
         domains = list(meta['domains'])
         if self.domains is not None:
             unknown = [d for d in self.domains if d not in domains]
@@ -295,10 +328,11 @@ class VideoDataset(BaseDataset):
                 info['tasks'].add('video_captioning')
                 info['captions'] = list(annotations['video_captioning'][vid])
             data_list.append(info)
+        if not data_list and videos:
+            raise ValueError(self._no_video_in_domains(videos))
         if not data_list:
-            where = f'domains {self.domains} of ' if self.domains else ''
             raise ValueError(
-                f'VideoDataset: no videos in {where}{self.data_root}; '
+                f'VideoDataset: no videos in {self.data_root}; '
                 f'expected entries in {self.ann_dir}/{METADATA_FILE} or '
                 f'files ending in {VIDEO_EXTENSIONS} in {self.video_dir}/')
         if unknown_domains:
@@ -309,6 +343,28 @@ class VideoDataset(BaseDataset):
                 logger='current',
                 level=logging.WARNING)
         return data_list
+
+    def _no_video_in_domains(self, videos: Dict[str, dict]) -> str:
+        """Why the ``domains`` filter left nothing, and the two ways out."""
+        found: Dict[str, int] = {}
+        for video in videos.values():
+            found[video['domain']] = found.get(video['domain'], 0) + 1
+        counts = ', '.join(f'{d!r} ({n})' for d, n in sorted(found.items()))
+        metadata = osp.join(self.data_root, self.ann_dir, METADATA_FILE)
+        why = '' if osp.isfile(metadata) else (
+            f'; without {metadata} every video is domain {DEFAULT_DOMAIN!r}')
+        return (
+            f'VideoDataset({self.data_root}): none of its {len(videos)} '
+            f'videos is in domains {self.domains}: their domains are '
+            f'{counts}{why}. Either train on the domains the data has: set '
+            'the dataset\'s domains for each split, e.g. --cfg-options '
+            'train_dataloader.dataset.domains=None (every video) or '
+            f'"train_dataloader.dataset.domains=[\'{sorted(found)[0]}\']" '
+            '(and the same for val_dataloader and test_dataloader), or '
+            f'configs/hier_general.py, which filters no domain; or name each '
+            f'video\'s domain in {metadata}: '
+            '[{"video_id": "<file name without extension>", '
+            '"domain": "sports", "duration": <seconds>}, ...]')
 
     # ------------------------------------------------------------------
     # Items

@@ -20,7 +20,7 @@ def soak_config(cfg: Config, iters: int, interval: int) -> Config:
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=iters + 1, by_epoch=False,
         save_last=False)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=interval)
+    cfg.default_hooks.logger = dict(type='PhaseLoggerHook', interval=interval)
     cfg.log_processor = dict(type='LogProcessor', window_size=interval,
                              by_epoch=False)
     hooks = [h for h in cfg.get('custom_hooks') or []

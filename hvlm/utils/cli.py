@@ -7,18 +7,55 @@ tested without starting a run.
 import argparse
 import os
 import os.path as osp
+import sys
 import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 from mmengine.config import Config, DictAction
 
+from .config import ConfigError, check_config
 from .cpu_amp import cpu_amp_advice
 
 __all__ = [
-    'parse_train_args', 'merge_train_args', 'parse_test_args',
-    'merge_test_args', 'build_runner'
+    'CfgOptionsAction', 'parse_train_args', 'merge_train_args',
+    'parse_test_args', 'merge_test_args', 'build_runner',
+    'exit_on_config_error'
 ]
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` that rejects malformed options while the
+    command line is parsed.
+
+    mmengine splits ``KEY=VALUE`` without checking it, so ``KEY`` alone
+    fails with "not enough values to unpack" and ``KEY=`` (an empty string)
+    only fails once the Runner uses it, after the datasets are built. Here
+    both are argparse errors naming the option (exit code 2).
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for option in values or ():
+            key, sep, value = option.partition('=')
+            if not sep:
+                parser.error(f'{option_string} {option!r}: expected '
+                             'KEY=VALUE, e.g. train_cfg.max_epochs=12')
+            if not key or any(not part for part in key.split('.')):
+                parser.error(f'{option_string} {option!r}: the key is '
+                             'empty or has an empty part; expected a dotted '
+                             'config path such as train_cfg.max_epochs')
+            if not value.strip('\'" '):
+                parser.error(f'{option_string} {option!r}: the value is '
+                             f'empty; expected {key}=VALUE (a number, '
+                             'string, None, or a list/tuple like "(1,1)")')
+            try:
+                self._parse_iterable(value)
+            except AssertionError as err:  # unbalanced brackets
+                parser.error(f'{option_string} {option!r}: cannot parse the '
+                             f'value ({err})')
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +67,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config keys, e.g. '
         'train_dataloader.dataset.data_root=DIR/training '
         'model.backbone.depths="(1,1)"')
@@ -129,7 +166,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         dtype = str(cfg.optim_wrapper.get('dtype') or 'bfloat16')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):
-            raise ValueError(
+            raise ConfigError(
                 f'--amp needs optim_wrapper.type to be OptimWrapper or '
                 f'AmpOptimWrapper, but the config has {optim_wrapper!r}')
         if not (bf16_slow and dtype.endswith('bfloat16')):
@@ -143,7 +180,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
-            raise ValueError(
+            raise ConfigError(
                 '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
                 'config: the total batch size the learning rate was tuned '
                 'for')
@@ -178,7 +215,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.test_cfg.fp16 = True
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {args.out}: the file must end in .pkl')
+            raise ConfigError(f'--out {args.out}: the file must end in .pkl')
         evaluator = cfg.test_evaluator
         evaluators = list(evaluator) if isinstance(evaluator,
                                                    (list, tuple)) else [
@@ -205,5 +242,19 @@ def build_runner(cfg: Config):
     from hvlm.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' not in cfg:
+        check_config(cfg)  # HVLMRunner.from_cfg does it otherwise
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+@contextmanager
+def exit_on_config_error(prog: str) -> Iterator[None]:
+    """Turn a :class:`ConfigError` into ``PROG: error: MESSAGE`` on stderr
+    and exit code 2, as argparse does for a bad flag: the message already
+    names the key at fault, and a traceback through mmengine would bury it.
+    """
+    try:
+        yield
+    except ConfigError as err:
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        sys.exit(2)

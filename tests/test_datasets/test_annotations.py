@@ -1,8 +1,10 @@
 """Malformed annotation files fail at build time, naming file/entry/field."""
 import json
+import logging
 import os.path as osp
 
 import pytest
+from mmengine.logging import MMLogger
 
 from hvlm.datasets import AnnotationError
 from hvlm.registry import DATASETS
@@ -145,3 +147,33 @@ def test_missing_metadata_uses_video_files(tmp_path):
 def test_missing_split_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere.*does not exist'):
         _build(tmp_path / 'nowhere')
+
+
+def test_captions_in_any_language_and_wordless_ones_named(tmp_path):
+    captions = [
+        dict(video_id='v0', captions=[
+            dict(text='一个男人在跑步。', time=[0, 1]),
+            dict(text='¡El niño está aquí!', time=[1, 2])]),
+        dict(video_id='v1', captions=[
+            dict(text='a man runs', time=[0, 1]),
+            dict(text='... !', time=[1, 2])]),
+    ]
+    root = _split(tmp_path, {'video_captioning.json': captions})
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        dataset = _build(root)
+    finally:
+        logger.removeHandler(handler)
+    # trained as they are: one word per Chinese character, accents kept
+    words = dataset.metainfo['words']
+    assert {'一', '跑', '¡', 'el', 'niño', 'está', 'aquí', 'runs'} <= set(words)
+    assert dataset.get_data_info(1)['captions'][1]['text'] == '... !'
+    messages = [r.getMessage() for r in records]
+    assert len(messages) == 1, messages
+    path = osp.join(str(root), 'annotations', 'video_captioning.json')
+    assert messages[0].startswith(f'{path}: 1 caption(s) have no words')
+    assert "entry 1 (video_id='v1'): captions[1] '... !'" in messages[0]

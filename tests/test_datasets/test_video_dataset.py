@@ -1,5 +1,7 @@
+import glob
 import json
 import os.path as osp
+import shutil
 
 import numpy as np
 import pytest
@@ -12,9 +14,8 @@ from hvlm.registry import DATASETS
 from hvlm.structures import VideoDataSample
 from hvlm.utils.config import share_vocabulary
 
-CONFIG = osp.join(
-    osp.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets',
-    'hvlm_demo.py')
+REPO_CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+CONFIG = osp.join(REPO_CONFIGS, '_base_', 'datasets', 'hvlm_demo.py')
 
 
 def _demo_cfg(split_key, root):
@@ -261,3 +262,50 @@ def test_demo_argument_generates_only_for_its_root(tmp_path):
                 type='VideoDataset',
                 data_root=str(elsewhere),
                 demo=dict(seed=0)))
+
+
+def _infos(dataset):
+    return [dataset.get_data_info(i) for i in range(len(dataset))]
+
+
+def test_a_domain_filter_that_keeps_nothing_says_what_to_set(
+        tiny_demo_root, tmp_path):
+    """The README's own-data example: a folder of videos without
+    metadata.json, trained with configs/hier_sports.py. Each way out that
+    the error names is then taken."""
+    root = tmp_path / 'mine'
+    (root / 'videos').mkdir(parents=True)
+    sources = sorted(glob.glob(f'{tiny_demo_root}/training/videos/*.mp4'))
+    for src in sources[:2]:
+        shutil.copy(src, root / 'videos')
+    ids = sorted(osp.splitext(osp.basename(s))[0] for s in sources[:2])
+    cfg = Config.fromfile(osp.join(REPO_CONFIGS, 'hier_sports.py'))
+    cfg.train_dataloader.dataset.data_root = str(root)
+
+    with pytest.raises(ValueError) as error:
+        DATASETS.build(cfg.train_dataloader.dataset)
+    message = str(error.value)
+    assert "domains ('sports',)" in message
+    assert "'general' (2)" in message
+    assert 'train_dataloader.dataset.domains=None' in message
+    assert str(root / 'annotations' / 'metadata.json') in message
+
+    # every video, whatever its domain
+    options = Config(cfg.to_dict())
+    options.merge_from_dict({'train_dataloader.dataset.domains': None})
+    infos = _infos(DATASETS.build(options.train_dataloader.dataset))
+    assert sorted(d['video_id'] for d in infos) == ids
+    assert {d['domain'] for d in infos} == {'general'}
+
+    # metadata.json names the domain: the sports config takes the videos,
+    # and a domain of the user's own is trained by naming it in `domains`
+    (root / 'annotations').mkdir()
+    for domain in ('sports', 'cooking'):
+        (root / 'annotations' / 'metadata.json').write_text(json.dumps(
+            [dict(video_id=v, domain=domain, duration=3.0) for v in ids]))
+        cfg.train_dataloader.dataset.domains = [domain]
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        infos = _infos(dataset)
+        assert sorted(d['video_id'] for d in infos) == ids
+        assert {dataset.metainfo['domains'][d['domain_id']]
+                for d in infos} == {domain}

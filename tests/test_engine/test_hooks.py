@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from mmengine.logging import MessageHub, MMLogger
 
+from hvlm.engine.hooks import get_rng_state
 from hvlm.registry import HOOKS
 
 
@@ -31,6 +32,46 @@ def test_rng_state_hook_restores_on_resume_only():
     hook.after_load_checkpoint(SimpleNamespace(_resume=True), checkpoint)
     hook.before_train(None)
     assert draw() == expected
+
+
+def test_rng_state_hook_gives_each_rank_its_own_state():
+    """Saved by 2 ranks (rank 0 writes what HVLMRunner gathered): rank 1
+    resumes from rank 1's state; with 3 ranks, rank 2 takes saved rank 0's
+    and rank 0 warns."""
+    hook = HOOKS.build(dict(type='RNGStateHook'))
+    by_rank = []
+    for seed in (10, 11):
+        torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
+        by_rank.append(get_rng_state())
+    checkpoint = {}
+    hook.before_save_checkpoint(
+        SimpleNamespace(rng_states_by_rank=by_rank), checkpoint)
+    assert len(checkpoint['rng_state_by_rank']) == 2
+
+    def resumed_draw(rank, world_size):
+        hook.after_load_checkpoint(
+            SimpleNamespace(_resume=True, rank=rank, world_size=world_size),
+            checkpoint)
+        hook.before_train(None)
+        return draw()
+
+    expected = []
+    for seed in (10, 11):
+        torch.manual_seed(seed), np.random.seed(seed), random.seed(seed)
+        expected.append(draw())
+    assert resumed_draw(1, 2) == expected[1]
+    assert resumed_draw(0, 2) == expected[0]
+    records = _Records()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(records)
+    try:
+        assert resumed_draw(2, 3) == expected[0]
+        resumed_draw(0, 3)  # rank 0 alone warns
+    finally:
+        logger.removeHandler(records)
+    assert [m for m in records.messages if 'holds the RNG state of 2 '
+            'process(es) and this run has 3' in m] == records.messages
+    assert len(records.messages) == 1
 
 
 def test_rng_state_hook_makes_validation_neutral():

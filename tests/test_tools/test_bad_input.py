@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import TINY, data_options, find_one, run_tool
 
 
@@ -68,3 +70,30 @@ def test_check_videos_lists_unreadable(demo_copy):
                     '--cfg-options', *data_options(demo_copy), check=False)
     assert proc.returncode == 1
     assert bad.name in proc.stdout
+
+
+@pytest.mark.parametrize('tool, options, named', [
+    ('train.py', ['train_cfg.max_epochs'], ["'train_cfg.max_epochs'",
+                                            'expected KEY=VALUE']),
+    ('train.py', ['train_cfg.max_epochs='], ["'train_cfg.max_epochs='",
+                                             'the value is empty']),
+    ('train.py', ['train_cfg.max_epochs=-1', 'optim_wrapper.optimizer.lrr=0.1'],
+     ['train_cfg.max_epochs = -1: expected a positive integer',
+      "optim_wrapper.optimizer.lrr: AdamW has no argument 'lrr'; did you "
+      "mean 'lr'?"]),
+    ('test.py', ['model.backbone.depths=(1,1'], ['cannot parse the value']),
+])
+def test_config_mistakes_exit_2_before_anything_is_built(
+        tmp_path, tool, options, named):
+    work = tmp_path / 'work'
+    missing = tmp_path / 'no_data'  # building a dataset would fail on it
+    args = [tool, TINY] + (['ckpt.pth'] if tool == 'test.py' else [])
+    proc = run_tool(*args, '--work-dir', work, '--cfg-options',
+                    *data_options(missing), *options, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f'\n{tool}: error: ' in '\n' + proc.stderr
+    for text in named:
+        assert text in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert 'VideoDataset' not in proc.stderr + proc.stdout
+    assert not work.exists()

@@ -44,27 +44,49 @@ def _write_log(path, lines):
     path.write_text('\n'.join(json.dumps(x) for x in lines) + '\n')
 
 
-def test_data_time_share_of_a_run(tmp_path):
-    run = tmp_path / 'work' / '20250101_000000'
-    _write_log(run / 'vis_data' / 'scalars.json', [
-        dict(lr=1e-3, data_time=0.5, time=1.0, iter=20, step=20),
-        dict(lr=1e-3, data_time=0.0, time=1.0, iter=40, step=40),
+def _line(epoch, it, data_time, time):
+    """A training line as mmengine's LocalVisBackend writes it."""
+    return dict(base_lr=1e-3, lr=1e-3, data_time=data_time, grad_norm=2.0,
+                loss=3.0, time=time, epoch=epoch, iter=it, step=it)
+
+
+def test_data_time_share_of_every_run(tmp_path):
+    """Two runs of one work dir (the second resumed at epoch 2); epochs of
+    30 iterations logged every 20: windows of 20 and 10 iterations."""
+    work = tmp_path / 'work'
+    first = work / '20250101_000000'
+    _write_log(first / 'vis_data' / 'scalars.json', [
+        _line(1, 20, 0.5, 1.0),
+        _line(1, 30, 0.0, 1.0),
         # validation: left out
-        dict(**{'action/frame_top1': 0.5}, data_time=9., time=9., step=1),
-        dict(lr=1e-3, data_time=0.1, time=2.0, iter=60, step=60),
+        {'action/frame_top1': 0.5, 'val/data_time': 9., 'val/time': 9.,
+         'step': 1},
     ])
-    result = data_time_share(str(tmp_path / 'work'))
-    assert result['windows'] == 3
-    assert result['share'] == pytest.approx(0.6 / 4.0)
-    assert result['share_after_first_window'] == pytest.approx(0.1 / 3.0)
+    _write_log(work / '20250102_000000' / 'vis_data' / 'scalars.json', [
+        _line(2, 50, 0.2, 1.0),
+        _line(2, 60, 0.1, 2.0),
+    ])
+    result = data_time_share(str(work))
+    assert len(result['files']) == 2
+    assert (result['windows'], result['iters']) == (4, 60)
+    # data: 0.5*20 + 0*10 + 0.2*20 + 0.1*10 = 15; step: 20+10+20+20 = 70
+    assert result['share'] == pytest.approx(15 / 70)
+    # without each epoch's first window: (0 + 1) / (10 + 20)
+    assert result['share_without_first_windows'] == pytest.approx(1 / 30)
     assert result['max_window_share'] == pytest.approx(0.5)
-    assert not result['ok']  # 15% > 10%
-    assert data_time_share(str(run), target=0.2)['ok']
+    assert not result['ok']
+    assert data_time_share(str(work), target=0.25)['ok']
+    # a run directory, or its log, is that run alone
+    assert data_time_share(str(first))['files'] == [
+        str(first / 'vis_data' / 'scalars.json')]
+    assert data_time_share(str(first))['share'] == pytest.approx(10 / 30)
 
     proc = run_tool('analysis_tools/benchmark_dataloader.py', '--from-log',
-                    tmp_path / 'work', check=False)
+                    work, check=False)
     assert proc.returncode == 1
-    assert 'data time 15.0% of step time' in proc.stdout
+    assert '4 logged training windows (60 iterations)' in proc.stdout
+    assert 'data time 21.4% of step time' in proc.stdout
+    assert '20250102_000000' in proc.stdout
     assert 'FAIL' in proc.stdout
 
 
@@ -79,7 +101,7 @@ def test_bad_logs_are_named(tmp_path):
     _write_log(val_only, [dict(data_time=0.1, time=1., step=1)])
     with pytest.raises(ValueError, match='no training line'):
         data_time_share(str(val_only))
-    with pytest.raises(FileNotFoundError, match='no scalars.json'):
+    with pytest.raises(FileNotFoundError, match='does not exist'):
         data_time_share(str(tmp_path / 'missing'))
     proc = run_tool('analysis_tools/benchmark_dataloader.py', check=False)
     assert proc.returncode == 2 and 'either CONFIG' in proc.stderr

@@ -20,7 +20,8 @@ def test_prints_and_saves_the_resolved_config(tmp_path):
     saved = tmp_path / 'resolved.py'
     proc = run_tool('misc/print_config.py', TINY, '--cfg-options',
                     'train_cfg.max_epochs=5', 'model.backbone.depths=(2,2)',
-                    'optim_wrapper.optimizer.lrr=0.1', '--save-path', saved)
+                    'optim_wrapper.optimizer.amsgrad=True', '--save-path',
+                    saved)
     printed = tmp_path / 'printed.py'
     printed.write_text(proc.stdout)
     cfg = Config.fromfile(str(saved))
@@ -44,9 +45,9 @@ def test_prints_and_saves_the_resolved_config(tmp_path):
     assert cfg.val_dataloader.dataset.vocab_root == train_root
     assert cfg.test_dataloader.dataset.vocab_root == train_root
     # a key the config does not have is added, with a warning naming it
-    assert cfg.optim_wrapper.optimizer.lrr == 0.1
-    assert ("optim_wrapper.optimizer has no key 'lrr', so it is added; did "
-            "you mean 'lr'?") in proc.stderr
+    assert cfg.optim_wrapper.optimizer.amsgrad is True
+    assert ("optim_wrapper.optimizer has no key 'amsgrad', so it is added"
+            in proc.stderr)
 
 
 def test_errors_name_the_file_or_key(tmp_path, capsys):
@@ -77,3 +78,12 @@ def test_errors_name_the_file_or_key(tmp_path, capsys):
     assert "model.backbone.embed_dim: HierarchicalVideoEncoder has no " \
         "argument 'embed_dim'; did you mean 'embed_dims'?" in \
         capsys.readouterr().err
+
+    # the optimizer would reject it after the data is built: named here
+    assert tool.main([TINY, '--cfg-options', 'optim_wrapper.optimizer.lrr=0.1'
+                      ]) == 2
+    err = capsys.readouterr().err
+    assert "optim_wrapper.optimizer has no key 'lrr', so it is added; did " \
+        "you mean 'lr'?" in err
+    assert "optim_wrapper.optimizer.lrr: AdamW has no argument 'lrr'; did " \
+        "you mean 'lr'?" in err

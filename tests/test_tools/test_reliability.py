@@ -54,6 +54,28 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_demo_root, tmp_path):
         torch.testing.assert_close(b['state_dict'][key], value, msg=key)
 
 
+def test_resume_removes_what_a_killed_save_left(tiny_demo_root, tmp_path):
+    """A save killed mid-write leaves its temporary file; the next run
+    deletes it (and names it), and keeps the user's files."""
+    from hvlm.utils.atomic_io import _host
+    work = tmp_path / 'work'
+    work.mkdir()
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
+    left = work / f'.epoch_2.pth.{_host()}.{gone.pid}.k3x_9q2a.tmp'
+    left.write_bytes(b'half a checkpoint')
+    mine = [work / '.epoch_2.pth.tmp', work / 'epoch_2.pth.bak.tmp']
+    for path in mine:
+        path.write_bytes(b'the user\'s')
+    proc = run_tool('train.py', TINY, '--work-dir', work, '--resume',
+                    '--cfg-options', *data_options(tiny_demo_root),
+                    'train_cfg.max_epochs=1')
+    assert f'removed {left} (17 bytes)' in proc.stdout + proc.stderr
+    assert not left.exists()
+    assert all(path.exists() for path in mine)
+    assert (work / 'epoch_1.pth').is_file()
+
+
 def test_resume_falls_back_past_a_corrupt_checkpoint(tiny_demo_root,
                                                      tmp_path):
     work = tmp_path / 'work'

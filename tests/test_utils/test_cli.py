@@ -136,3 +136,33 @@ def test_test_args_out_and_checkpoint():
     args = parse_test_args([CONFIG, 'ckpt.pth', '--out', 'p.json'])
     with pytest.raises(ValueError, match='.pkl'):
         merge_test_args(Config.fromfile(CONFIG), args)
+
+
+@pytest.mark.parametrize('option, says', [
+    ('train_cfg.max_epochs', 'expected KEY=VALUE'),
+    ('train_cfg.max_epochs=', 'the value is empty'),
+    ("train_cfg.max_epochs=''", 'the value is empty'),
+    ('=3', 'the key is empty'),
+    ('train_cfg..max_epochs=3', 'empty part'),
+    ('model.backbone.depths=(1,1', 'cannot parse the value'),
+])
+def test_malformed_cfg_options_are_argparse_errors(option, says, capsys):
+    for parse in (parse_train_args, lambda argv: parse_test_args(
+            argv[:1] + ['ckpt.pth'] + argv[1:])):
+        with pytest.raises(SystemExit) as exit_info:
+            parse([CONFIG, '--cfg-options', 'train_cfg.val_interval=1',
+                   option])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f'--cfg-options {option!r}' in err and says in err
+
+
+def test_flag_conflicts_exit_2_with_one_line(capsys):
+    from hvlm.utils.cli import exit_on_config_error
+    args = parse_test_args([CONFIG, 'ckpt.pth', '--out', 'p.json'])
+    with pytest.raises(SystemExit) as exit_info:
+        with exit_on_config_error('test.py'):
+            merge_test_args(Config.fromfile(CONFIG), args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        'test.py: error: --out p.json: the file must end in .pkl\n')

@@ -1,7 +1,7 @@
 """Plot curves of training logs and time their iterations.
 
     python tools/analysis_tools/analyze_logs.py plot_curve LOG [LOG ...]
-        --keys loss lr action/frame_top1 [--legend A B] [--out curves.png]
+        --keys loss lr action/frame_top1 [--legend A B] [--out FILE.png]
         [--title T] [--layout subplots|overlay]
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG [LOG ...]
         [--include-outliers]
@@ -9,13 +9,16 @@
 LOG is ``work_dir/<timestamp>/vis_data/scalars.json`` (or
 ``<timestamp>.json`` beside it), or a work dir: all its runs, oldest first.
 Training keys are plotted against the iteration, validation keys (the
-metrics) against the epoch; ``val:time`` / ``train:time`` choose for keys
-that both have.
+metrics, ``val/time``, ``val/data_time``) against the epoch. Without
+``--out`` the figure goes to the first log's work dir as
+``curves_<keys>.png``; the path is printed. ``cal_train_time`` prints the
+average iteration time and every epoch's, from all its logged windows.
 """
 import argparse
 import sys
 
-from hvlm.analysis.log_curves import (format_train_time, load_scalars,
+from hvlm.analysis.log_curves import (default_figure_path,
+                                      format_train_time, load_scalars,
                                       plot_curves, save_figure,
                                       train_time_stats)
 
@@ -32,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--keys',
         nargs='+',
         default=['loss'],
-        help='scalars to plot, e.g. loss lr action/frame_top1 val:time')
+        help='scalars to plot, e.g. loss lr action/frame_top1 val/time')
     plot.add_argument(
         '--legend', nargs='+', help='one name per log (default: work dir)')
     plot.add_argument('--title', help='figure title')
@@ -42,15 +45,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='subplots',
         help='one axes per key, or all keys in one axes')
     plot.add_argument(
-        '--out', default='curves.png', help='image file to write')
+        '--out',
+        help='image file to write (default: curves_<keys>.png in the work '
+        'dir of the first log)')
 
     timing = commands.add_parser(
-        'cal_train_time', help='average, slowest and fastest epoch time')
+        'cal_train_time', help='average iteration time and per epoch')
     timing.add_argument('logs', nargs='+', help='JSON logs or work dirs')
     timing.add_argument(
         '--include-outliers',
         action='store_true',
-        help='also count the first logged line of each epoch')
+        help="also count each epoch's first logged window in the average")
     return parser.parse_args(argv)
 
 
@@ -64,17 +69,18 @@ def main(argv=None) -> int:
                 legend=args.legend,
                 title=args.title,
                 layout=args.layout)
-            save_figure(fig, args.out)
+            out = args.out or default_figure_path(args.logs[0], args.keys)
+            save_figure(fig, out)
             for (log, _), series in drawn.items():
                 print(f'{log}: {series.phase} {series.key}, {len(series.x)} points '
                       f'({series.x_name} {series.x.min():g}-'
                       f'{series.x.max():g})')
-            print(f'saved {args.out}')
+            print(f'saved {out}')
         else:
             for log in args.logs:
                 stats = train_time_stats(
                     load_scalars(log), args.include_outliers)
-                print(format_train_time(stats, log))
+                print(format_train_time(stats, log, args.include_outliers))
     except (FileNotFoundError, KeyError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) else str(e)
         print(f'analyze_logs.py {args.command}: {message}', file=sys.stderr)

@@ -10,9 +10,10 @@ workers, decoding its real videos; or the data-time share of a finished run.
 The loader is built as a training run builds it (``HVLMRunner``'s
 ``build_dataloader``: sampler, collate, worker seeding), and 0 workers, the
 baseline, is always measured in the same run. ``--from-log`` reads
-``vis_data/scalars.json`` of a run (or the newest run in a work dir) and
-prints sum(data_time) / sum(time) over the training iterations against the
-target share; the exit code is 1 when it is above the target. The logic
+the JSON logs of every run in a work dir (or of one run, or one log file),
+as ``analyze_logs.py`` does, and prints sum(data_time) / sum(time) over the
+training iterations against the target share; the exit code is 1 when it
+is above the target. The logic
 lives in ``hvlm.analysis.dataloader_benchmark``.
 """
 import argparse
@@ -40,8 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int,
                         help='override train_dataloader.batch_size')
     parser.add_argument('--from-log', metavar='RUN',
-                        help='report the data-time share of a finished run '
-                        '(work dir, run dir or scalars.json) instead')
+                        help='report the data-time share of finished runs '
+                        '(a work dir: all its runs; a run dir; or a '
+                        'scalars.json) instead')
     parser.add_argument('--target', type=float, default=0.1,
                         help='largest acceptable data-time share (--from-log)')
     parser.add_argument(

@@ -1,5 +1,6 @@
 from .curriculum_hook import CurriculumHook, EpochStageHook
 from .nonfinite_loss_hook import NonFiniteLossHook
+from .phase_logger_hook import PhaseLoggerHook, phase_scalar_names
 from .progress_bar_hook import ProgressBarHook
 from .progressive_merging_hook import ProgressiveMergingHook
 from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
@@ -9,6 +10,7 @@ from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
     'CurriculumHook', 'EpochStageHook', 'NonFiniteLossHook',
+    'PhaseLoggerHook', 'phase_scalar_names',
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook',
     'SkippedVideoHook', 'TokenizerHook', 'annotation_texts', 'get_rng_state',

@@ -16,7 +16,10 @@ class SkippedVideoHook(Hook):
     it) and ``video_collate`` puts ``(filename, reason)`` pairs in the batch
     under ``skipped``. This hook adds them up over the epoch and all ranks,
     logs the count and the files, and records the count as the scalar
-    ``<mode>/skipped_videos`` so it shows in the log and in TensorBoard.
+    ``<mode>/skipped_videos`` so it shows in the log and in TensorBoard:
+    the training lines carry the last finished epoch's count as
+    ``skipped_videos`` (iteration axis), the validation lines their own as
+    ``val/skipped_videos`` (epoch axis, see ``PhaseLoggerHook``).
 
     Args:
         max_names: How many file names to print per epoch.

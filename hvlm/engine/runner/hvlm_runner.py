@@ -7,7 +7,9 @@ from typing import Union
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 
 # The families a config names: importing them fills their registries
 # (the engine's own registries are filled by importing this package).
@@ -16,8 +18,11 @@ import hvlm.evaluation  # noqa: F401
 import hvlm.models  # noqa: F401
 from hvlm.datasets.worker_tracker import (clear_loading_notes,
                                           explain_worker_death)
+from hvlm.engine.hooks.rng_state_hook import gather_rng_states
 from hvlm.registry import FUNCTIONS, RUNNERS
-from hvlm.utils.atomic_io import find_resumable_checkpoint
+from hvlm.utils.atomic_io import (find_resumable_checkpoint,
+                                  remove_stale_temp_files)
+from hvlm.utils.checkpoint_fit import load_fitting_weights
 from hvlm.utils.config import check_config, share_vocabulary
 from hvlm.utils.dist import init_cpu_dist
 
@@ -55,9 +60,13 @@ class HVLMRunner(Runner):
       (:func:`hvlm.utils.config.share_vocabulary`);
     - several processes without a GPU get a gloo process group and a DDP
       wrapper with ``device_ids=None`` (:mod:`hvlm.utils.dist`);
-    - checkpoints are written atomically (``hvlm.utils.atomic_io``) and a
-      bare ``--resume`` takes the newest *complete* checkpoint, skipping a
-      truncated or corrupt one with a warning;
+    - checkpoints are written atomically (``hvlm.utils.atomic_io``), the
+      temporary files of writes a killed run left are deleted when training
+      starts, and a bare ``--resume`` takes the newest *complete*
+      checkpoint, skipping a truncated or corrupt one with a warning;
+    - a checkpoint that does not fit the model is refused
+      (:meth:`load_checkpoint`), and every rank's RNG state is saved
+      (:meth:`save_checkpoint`);
     - a DataLoader worker that dies is reported with the file it was
       loading (:mod:`hvlm.datasets.worker_tracker`);
     - ``RNGStateHook``, ``SkippedVideoHook``, ``ProgressBarHook``,
@@ -109,7 +118,14 @@ class HVLMRunner(Runner):
             clear_loading_notes()
 
     def train(self):
-        """Train; a DataLoader worker that dies is named with its file."""
+        """Train; a DataLoader worker that dies is named with its file.
+
+        First (rank 0) the temporary files of checkpoint writes that a
+        killed run left in the work dir are deleted
+        (:func:`hvlm.utils.atomic_io.remove_stale_temp_files`).
+        """
+        if self.rank == 0:
+            remove_stale_temp_files(self.work_dir, self.logger.info)
         return self._run_naming_dead_workers(super().train)
 
     def test(self):
@@ -129,6 +145,71 @@ class HVLMRunner(Runner):
                 self.logger.info(f'--resume: resuming from {found}.')
                 self._load_from = found
         super().load_or_resume()
+
+    def save_checkpoint(self, *args, **kwargs) -> None:
+        """Save a checkpoint; every rank calls this, rank 0 writes.
+
+        mmengine's ``save_checkpoint`` returns at once on the other ranks,
+        and the hooks' ``before_save_checkpoint`` runs on rank 0 alone, so
+        every rank's RNG state is gathered here first (a collective) and
+        ``RNGStateHook`` stores it from ``rng_states_by_rank``. mmengine's
+        ``CheckpointHook`` calls it on every rank; code that saves from
+        rank 0 alone would wait here for the others.
+        """
+        self.rng_states_by_rank = (
+            gather_rng_states() if self.world_size > 1 else None)
+        try:
+            super().save_checkpoint(*args, **kwargs)
+        finally:
+            self.rng_states_by_rank = None
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location='cpu',
+                        strict: bool = False,
+                        revise_keys=((r'^module\.', ''), )) -> dict:
+        """Load the weights of ``filename`` if they fit the model.
+
+        mmengine loads non-strictly and only logs what did not fit; here a
+        checkpoint with a tensor of another shape, a missing key or an
+        unexpected one is refused before anything is loaded
+        (:func:`hvlm.utils.checkpoint_fit.load_fitting_weights`), for
+        ``load_from``, ``tools/test.py`` and ``--resume`` alike. For
+        ``load_from`` (not a resume) the config may let keys through:
+        ``load_from_allow_missing`` / ``load_from_allow_unexpected``, lists
+        of regular expressions searched in the key names. A resume takes
+        the checkpoint of this same run, which has every key.
+        """
+        checkpoint = CheckpointLoader.load_checkpoint(
+            filename, map_location=map_location, logger='current')
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
+        lenient = not (strict or self._resume)
+        config = getattr(self.cfg, 'filename', None)
+        mismatch = load_fitting_weights(
+            model,
+            checkpoint,
+            filename,
+            allow_missing=(self.cfg.get('load_from_allow_missing') or ()
+                           if lenient else ()),
+            allow_unexpected=(self.cfg.get('load_from_allow_unexpected')
+                              or () if lenient else ()),
+            revise_keys=revise_keys,
+            what=f'the model of config {config}' if config else 'the model')
+        for keys, where, option in (
+                (mismatch.allowed_missing, 'in the model are not in the '
+                 'checkpoint and keep their initial values',
+                 'load_from_allow_missing'),
+                (mismatch.allowed_unexpected, 'in the checkpoint are not in '
+                 'the model and were ignored', 'load_from_allow_unexpected')):
+            if keys:
+                self.logger.info(
+                    f'{filename}: {len(keys)} keys {where}, as {option} '
+                    f'allows (e.g. {keys[0]}).')
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):

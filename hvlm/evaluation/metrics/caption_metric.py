@@ -16,9 +16,11 @@ from .observed_span import observed_span, overlaps
 
 
 def normalise(text: str) -> str:
-    """Lower-cased words joined by single spaces, the form the COCO
-    scorers expect (their PTB tokenizer needs Java; the words are the same
-    ones the ``words`` vocabulary is built from)."""
+    """The caption's words joined by single spaces, the form the COCO
+    scorers expect: the words of pycocoevalcap's Java PTB tokenizer, given
+    by :func:`~hvlm.utils.ptb_tokenize.caption_words` without Java (the
+    same function builds the ``words`` vocabulary and the heads' word
+    tokenizer, so a model is scored on the words it writes)."""
     return ' '.join(caption_words(text))
 
 
@@ -28,12 +30,17 @@ def caption_scores(refs: Dict[str, List[str]],
     2015) and ROUGE-L (Lin 2004) as computed by the COCO caption
     evaluation code (``pycocoevalcap``, pure Python for these three).
 
+    An empty candidate is scored as the empty caption it is: no n-gram
+    matches, and it adds nothing to the candidate length BLEU's brevity
+    penalty compares with the references.
+
     Args:
-        refs: ``id -> reference captions`` (normalised).
-        hyps: ``id -> the candidate caption`` (normalised).
+        refs: ``id -> reference captions`` (normalised, each with a word:
+            CIDEr-D cannot score a corpus whose references have none).
+        hyps: ``id -> the candidate caption`` (normalised, may be empty).
     """
     gts = {k: list(v) for k, v in refs.items()}
-    res = {k: [hyps[k] if hyps[k] else '<empty>'] for k in refs}
+    res = {k: [hyps[k]] for k in refs}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
     rouge, _ = Rouge().compute_score(gts, res)
@@ -52,7 +59,10 @@ class CaptionMetric(BaseMetric):
     an empty caption when none overlaps; the pairs are scored as one
     corpus by :func:`caption_scores`. This is dense captioning with
     ground-truth proposals (Krishna et al. 2017) when predictions use the
-    ground-truth times.
+    ground-truth times. Captions are tokenised by :func:`normalise`, as
+    pycocoevalcap's PTB tokenizer does, in any language; a ground-truth
+    caption with no word (punctuation only, named when the annotations are
+    read) cannot be matched by anything and is left out.
 
     ``const_<metric>``: the same scores when every segment is given the
     single most frequent ground-truth caption of the evaluated set (a
@@ -101,8 +111,9 @@ class CaptionMetric(BaseMetric):
                     text = ''
                     if len(pred) and float(iou[g].max()) > 0:
                         text = pred[int(iou[g].argmax())]['text']
-                    pairs.append((normalise(caption['text']),
-                                  normalise(text)))
+                    ref = normalise(caption['text'])
+                    if ref:
+                        pairs.append((ref, normalise(text)))
             self.results.append(pairs)
 
     def compute_metrics(self, results: List[list]) -> Dict[str, float]:

@@ -2,47 +2,66 @@
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from hvlm.models.heads.temporal_decoding import temporal_iou
 from hvlm.registry import METRICS
 from .average_precision import interpolated_ap, ranked_ap
 from .observed_span import observed_span, overlaps
 
 
+def segment_tiou(segment: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``[G]`` tIoU of one ``[2]`` segment with ``others [G, 2]``, in
+    float64 and without guarding the union: a zero-length segment against
+    a zero-length one gives ``nan`` (0 / 0), as in the ActivityNet kit, so
+    that ties and this corner case rank exactly as there."""
+    inter = (np.minimum(segment[1], others[:, 1]) -
+             np.maximum(segment[0], others[:, 0])).clip(0)  # [G]
+    union = (others[:, 1] - others[:, 0]) + (segment[1] - segment[0]) - inter
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return inter / union
+
+
 def detection_ap(predictions: List[tuple],
-                 ground_truth: Dict[int, torch.Tensor],
+                 ground_truth: Dict[int, np.ndarray],
                  tiou: float) -> float:
     """ActivityNet average precision of one class at one tIoU threshold.
 
-    Every detection of the class over all videos is taken in decreasing
-    score order; it is a true positive when its best-overlapping
-    ground-truth segment of the class in its video not matched yet has
-    ``tIoU >= tiou`` (that segment is then matched: one match per ground
-    truth), otherwise a false positive. AP is :func:`interpolated_ap` over
-    the ground-truth count (the ``compute_average_precision_detection`` of
-    the ActivityNet evaluation kit).
+    Equal, ties included, to ``compute_average_precision_detection`` of the
+    ActivityNet evaluation kit (``Evaluation/eval_detection.py``) fed the
+    same predictions in the same order. Detections of the class over all
+    videos are ranked by ``np.argsort(scores)[::-1]`` on float64 scores,
+    the reference's own ranking: it is not "first come first" for tied
+    scores (numpy's default sort is not stable, and reversing puts the
+    *later* of two tied items first when numpy keeps them in order), so a
+    stable sort would give other numbers on ties. Each detection then
+    tries the ground-truth segments of its video in the same
+    ``argsort()[::-1]`` order of their tIoU: the first one below ``tiou``
+    makes it a false positive; the first one not yet matched makes it a
+    true positive (and is matched). AP is :func:`interpolated_ap` over the
+    ground-truth count.
 
     Args:
-        predictions: ``(video, score, start, end)`` tuples.
-        ground_truth: ``video -> [G, 2]`` segments of the class.
+        predictions: ``(video, score, start, end)`` tuples, in input order
+            (videos in dataset order, a video's segments in its order).
+        ground_truth: ``video -> [G, 2]`` float64 segments of the class,
+            in annotation order.
         tiou: Threshold.
     """
     num_positives = sum(len(g) for g in ground_truth.values())
-    order = sorted(range(len(predictions)),
-                   key=lambda i: -predictions[i][1])
-    matched = {v: torch.zeros(len(g), dtype=torch.bool)
+    scores = np.array([p[1] for p in predictions], dtype=np.float64)
+    matched = {v: np.zeros(len(g), dtype=bool)
                for v, g in ground_truth.items()}
-    tp = torch.zeros(len(predictions))
-    for rank, i in enumerate(order):
+    tp = np.zeros(len(predictions))
+    for rank, i in enumerate(np.argsort(scores)[::-1]):
         video, _, start, end = predictions[i]
         gts = ground_truth.get(video)
         if gts is None or len(gts) == 0:
             continue
-        ious = temporal_iou(torch.tensor([[start, end]]), gts)[0]  # [G]
-        for j in ious.argsort(descending=True).tolist():
+        ious = segment_tiou(np.array([start, end], dtype=np.float64), gts)
+        for j in np.argsort(ious)[::-1]:
             if ious[j] < tiou:
                 break
             if not matched[video][j]:
@@ -106,7 +125,7 @@ class TemporalActionDetectionMetric(BaseMetric):
                         'gt_segments but no pred_segments; is an '
                         'ActionDetectionHead in the model?')
                 gt = torch.as_tensor(sample['gt_segments'],
-                                     dtype=torch.float32).reshape(-1, 2)
+                                     dtype=torch.float64).reshape(-1, 2)
                 labels = torch.as_tensor(sample['gt_segment_labels']).long()
                 span = observed_span(sample.get('frame_times')) \
                     if self.observed_only else None
@@ -119,11 +138,11 @@ class TemporalActionDetectionMetric(BaseMetric):
                 result = dict(
                     segments=gt, labels=labels,
                     pred_segments=torch.as_tensor(
-                        sample['pred_segments']).reshape(-1, 2).float().cpu(),
+                        sample['pred_segments']).reshape(-1, 2).double().cpu(),
                     pred_labels=torch.as_tensor(
                         sample['pred_segment_labels']).long().cpu(),
                     pred_scores=torch.as_tensor(
-                        sample['pred_segment_scores']).float().cpu())
+                        sample['pred_segment_scores']).double().cpu())
             frame_gt = sample.get('gt_frame_labels')
             frame_scores = sample.get('pred_frame_scores')
             if frame_gt is not None and frame_scores is not None:
@@ -145,7 +164,8 @@ class TemporalActionDetectionMetric(BaseMetric):
                 continue
             num_gt += len(r['segments'])
             for k in r['labels'].unique().tolist():
-                gt_by_class[k][video] = r['segments'][r['labels'] == k]
+                gt_by_class[k][video] = \
+                    r['segments'][r['labels'] == k].numpy()
             for (s, e), k, score in zip(r['pred_segments'].tolist(),
                                         r['pred_labels'].tolist(),
                                         r['pred_scores'].tolist()):

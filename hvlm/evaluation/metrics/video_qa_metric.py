@@ -7,8 +7,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from hvlm.datasets.annotations import (METADATA_FILE, TASK_FILES,
-                                       load_json_list, parse_metadata,
-                                       parse_task_file)
+                                       parse_metadata, parse_task_file)
 from hvlm.registry import METRICS
 
 
@@ -26,8 +25,7 @@ def training_answer_counts(split_root: str,
         raise FileNotFoundError(
             f'VideoQAMetric: prior_root={split_root!r} has no {qa_path}; '
             'point it at the training split directory')
-    known = set(meta) if meta else {
-        entry.get('video_id') for entry in load_json_list(qa_path)}
+    known = set(meta) if meta else None
     counts: Dict[str, Counter] = defaultdict(Counter)
     for vid, pairs in parse_task_file(qa_path, 'video_qa', known).items():
         if domains is not None and meta and \

@@ -4,7 +4,8 @@ from .attention_saliency import AttentionSaliency
 from .color_saliency import ColorSaliency
 from .dense_optical_flow import DenseOpticalFlow
 from .edge_saliency import EdgeSaliency
-from hvlm.structures.merge_info import MergeInfo, compose, merge_tokens, unmerge
+from hvlm.structures.merge_info import (MergeInfo, compose, merge_tokens,
+                                        unmerge)
 from .motion_based_compression import MotionBasedCompression
 from .motion_magnitude import MotionMagnitude
 from .multi_saliency_fusion import MultiSaliencyFusion

@@ -17,8 +17,8 @@ from .color_saliency import ColorSaliency
 from .dense_optical_flow import DenseOpticalFlow
 from .edge_saliency import EdgeSaliency
 from .grid_maps import downsample_frames, pool_to_grid
-from hvlm.structures.merge_info import (MergeInfo, compose, gather_rows, merge_tokens,
-                         sum_tokens)
+from hvlm.structures.merge_info import (MergeInfo, compose, gather_rows,
+                                        merge_tokens, sum_tokens)
 from .motion_based_compression import MotionBasedCompression, check_ratios
 from .motion_magnitude import MotionMagnitude
 from .multi_saliency_fusion import MultiSaliencyFusion

@@ -2,23 +2,30 @@
 from typing import Iterable, List, Optional, Sequence
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer, models, pre_tokenizers
 from tokenizers.trainers import WordLevelTrainer
 from torch import Tensor
+
+from hvlm.utils.ptb_tokenize import caption_words
 
 PAD, UNK, BOS, EOS = '[PAD]', '[UNK]', '[BOS]', '[EOS]'
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
 
 
 class WordTokenizer:
-    """Lower-cased words and punctuation marks, one id each.
+    """The words the caption metrics score, one id each.
 
-    A thin wrapper around a HuggingFace ``tokenizers`` WordLevel model (a
-    maintained Rust implementation whose whole state is one JSON string),
-    with the four special tokens at fixed ids: ``[PAD]=0``, ``[UNK]=1``,
-    ``[BOS]=2``, ``[EOS]=3``. Word level rather than sub-words because the
-    captions and questions of video data sets are short and repetitive and a
-    caption decoder's vocabulary must be readable; words seen fewer than
+    Texts are cut into words by
+    :func:`~hvlm.utils.ptb_tokenize.caption_words` (pycocoevalcap's PTB
+    tokenisation, lower-cased, its punctuation dropped; one word per
+    Chinese or Japanese character), so a caption the model writes is scored
+    on exactly the words it wrote. The ids come from a HuggingFace
+    ``tokenizers`` WordLevel model over those words (a maintained Rust
+    implementation whose whole state is one JSON string), with the four
+    special tokens at fixed ids: ``[PAD]=0``, ``[UNK]=1``, ``[BOS]=2``,
+    ``[EOS]=3``. Word level rather than sub-words because the captions and
+    questions of video data sets are short and repetitive and a caption
+    decoder's vocabulary must be readable; words seen fewer than
     ``min_frequency`` times map to ``[UNK]``.
 
     The tokenizer travels with the model: heads that own one store
@@ -53,15 +60,15 @@ class WordTokenizer:
             raise ValueError(f'vocab_size={vocab_size} must exceed the '
                              f'{len(SPECIAL_TOKENS)} special tokens')
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
-        tok.normalizer = normalizers.Sequence(
-            [normalizers.NFKC(), normalizers.Lowercase()])
-        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        # texts arrive as caption_words joined by spaces
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         trainer = WordLevelTrainer(
             vocab_size=vocab_size,
             min_frequency=min_frequency,
             special_tokens=list(SPECIAL_TOKENS),
             show_progress=False)
-        tok.train_from_iterator(list(texts), trainer=trainer)
+        tok.train_from_iterator([' '.join(caption_words(t)) for t in texts],
+                                trainer=trainer)
         return cls(tok)
 
     @classmethod
@@ -76,8 +83,10 @@ class WordTokenizer:
         return self._tok.get_vocab_size()
 
     def encode(self, text: str) -> List[int]:
-        """Ids of ``text``'s words, without special tokens."""
-        return self._tok.encode(text, add_special_tokens=False).ids
+        """Ids of ``text``'s :func:`caption_words`, without special
+        tokens."""
+        return self._tok.encode(' '.join(caption_words(text)),
+                                add_special_tokens=False).ids
 
     def decode(self, ids: Sequence[int]) -> str:
         """Words of ``ids`` joined by spaces; stops at the first

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 import hvlm.evaluation  # noqa: F401
@@ -67,3 +69,46 @@ def test_normalise_and_errors():
     with pytest.raises(ValueError, match="'v' has gt_captions but no"):
         metric.process(None, [dict(video_id='v',
                                    gt_captions=[caption('a', 0., 1.)])])
+
+
+def test_empty_prediction_is_an_empty_caption():
+    # All n-grams of the one non-empty candidate match (precisions 1) and
+    # the empty one adds nothing: candidate length 4 against reference
+    # length 8 -> brevity penalty exp(1 - 8 / 4), BLEU-4 = exp(-1). A
+    # placeholder word would add a length and an unmatched unigram.
+    refs = {'0': ['a b c d'], '1': ['e f g h']}
+    out = caption_scores(refs, {'0': 'a b c d', '1': ''})
+    assert out['BLEU_4'] == pytest.approx(math.exp(-1), abs=1e-6)
+    assert out['ROUGE_L'] == pytest.approx(0.5)
+
+
+def test_captions_in_any_language():
+    samples = [
+        dict(gt_captions=[caption('一个男人在跑步。', 0., 1.),
+                          caption('¡El niño está aquí!', 1., 2.),
+                          caption('"...!"', 2., 3.)],
+             pred_captions=[caption('一 个 女 人 在 跑 步', 0., 1.),
+                            caption('el niño está', 1., 2.),
+                            caption('', 2., 3.)])
+    ]
+    metric = METRICS.build(dict(type='CaptionMetric', observed_only=False))
+    metric.process(None, samples)
+    out = metric.evaluate(1)
+    # the punctuation-only reference has no word and is left out
+    assert out['caption/num_segments'] == 2
+    refs = {'0': ['一 个 男 人 在 跑 步'], '1': ['¡ el niño está aquí']}
+    expected = caption_scores(refs, {'0': '一 个 女 人 在 跑 步',
+                                     '1': 'el niño está'})
+    for key in ('BLEU_4', 'CIDEr', 'ROUGE_L'):
+        assert math.isfinite(out[f'caption/{key}'])
+        assert out[f'caption/{key}'] == pytest.approx(expected[key])
+    assert 0 < out['caption/BLEU_4'] < 1
+
+
+def test_only_punctuation_gives_nan_not_a_crash():
+    metric = METRICS.build(dict(type='CaptionMetric', observed_only=False))
+    metric.process(None, [dict(gt_captions=[caption('...', 0., 1.)],
+                               pred_captions=[caption('a', 0., 1.)])])
+    out = metric.evaluate(1)
+    assert out['caption/num_segments'] == 0
+    assert math.isnan(out['caption/CIDEr'])

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from hvlm.models.text import SPECIAL_TOKENS, WordTokenizer
+from hvlm.utils.ptb_tokenize import caption_words
 
 TEXTS = ['What colour is the object?', 'a red circle rolls to the left',
          'a red bar spins', 'red']
@@ -10,12 +11,12 @@ TEXTS = ['What colour is the object?', 'a red circle rolls to the left',
 def test_special_ids_and_words():
     tok = WordTokenizer.train(TEXTS)
     assert [tok._tok.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
-    # 4 special + 13 distinct lower-cased words and '?'
-    words = {w for t in TEXTS for w in t.lower().replace('?', ' ?').split()}
+    # 4 special + 13 distinct lower-cased words ('?' is not a word)
+    words = {w for t in TEXTS for w in t.lower().replace('?', '').split()}
     assert tok.vocab_size == 4 + len(words)
     ids = tok.encode('A RED zebra?')
-    assert ids[2] == tok.unk_id and len(ids) == 4
-    assert tok.decode(ids) == 'a red ?'  # [UNK] dropped
+    assert ids[2] == tok.unk_id and len(ids) == 3
+    assert tok.decode(ids) == 'a red'  # [UNK] dropped
     # decode stops at the first EOS and drops BOS / PAD
     assert tok.decode([tok.bos_id] + tok.encode('red bar') +
                       [tok.eos_id] + tok.encode('circle')) == 'red bar'
@@ -48,3 +49,17 @@ def test_json_round_trip():
 def test_errors():
     with pytest.raises(ValueError, match='vocab_size=4 must exceed'):
         WordTokenizer.train(TEXTS, vocab_size=4)
+
+
+def test_words_are_the_scored_words():
+    # the vocabulary and the decoded words are caption_words, the words
+    # CaptionMetric scores, in any language
+    texts = ["The player's ball didn't go (in).", '¡El niño está aquí!',
+             '一个男人在跑步。', '...']
+    tok = WordTokenizer.train(texts)
+    for text in texts:
+        ids = tok.encode(text)
+        assert tok.unk_id not in ids
+        assert tok.decode(ids).split() == caption_words(text)
+    assert tok.encode('...') == []
+    assert tok.decode(tok.encode('NIÑO')) == 'niño'
