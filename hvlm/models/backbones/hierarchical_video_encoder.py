@@ -1,5 +1,5 @@
 """A video transformer whose token count shrinks from stage to stage."""
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -12,6 +12,7 @@ from ..layers import (TransformerBlock, TubeletEmbedding,
                       sincos_position_embedding_3d)
 from hvlm.structures.merge_info import compose
 from hvlm.structures import VideoFeatures
+from .frame_token_stem import FrameTokenStem
 
 
 @MODELS.register_module()
@@ -36,9 +37,19 @@ class HierarchicalVideoEncoder(BaseModule):
     handed to the next merge point, so frame cues are measured once per
     clip.
 
+    With a ``stem`` (a pretrained image encoder such as
+    :class:`HFVisionEncoder`), each frame's patch tokens replace the
+    tubelet embedding (:class:`FrameTokenStem`: ``t`` frames averaged, a
+    learned projection from the encoder's width to the first stage's),
+    and flow through the same blocks, merges and heads. The encoder's
+    pixel statistics are then :attr:`pixel_statistics`, which the model
+    hands to its data preprocessor.
+
     Args:
         in_channels (int): Colour channels of the input.
-        patch_size (Sequence[int]): Tubelet ``(t, h, w)``.
+        patch_size (int | Sequence[int]): Tubelet ``(t, h, w)``. With a
+            ``stem``, ``t`` alone (the spatial patch is the encoder's), or
+            a triple whose ``h, w`` must equal the encoder's patch.
         embed_dims (Sequence[int]): Width of each stage.
         depths (Sequence[int]): Blocks in each stage.
         num_heads (Sequence[int]): Attention heads of each stage.
@@ -58,12 +69,16 @@ class HierarchicalVideoEncoder(BaseModule):
         with_cp (bool): Recompute each block in the backward pass to save
             activation memory (non-reentrant, so every parameter still gets
             its gradient).
+        stem (dict, optional): Config of a pretrained image encoder
+            (``MODELS``, e.g. ``dict(type='HFVisionEncoder',
+            pretrained=DIR)``) whose patch tokens replace the tubelet
+            embedding; ``None``: a tubelet embedding learned from scratch.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self,
                  in_channels: int = 3,
-                 patch_size: Sequence[int] = (2, 8, 8),
+                 patch_size: Union[int, Sequence[int]] = (2, 8, 8),
                  embed_dims: Sequence[int] = (96, 192),
                  depths: Sequence[int] = (2, 2),
                  num_heads: Sequence[int] = (3, 6),
@@ -76,6 +91,7 @@ class HierarchicalVideoEncoder(BaseModule):
                  merger: Optional[dict] = dict(type='SpatialPoolMerger'),
                  merge_after: Optional[Sequence[int]] = None,
                  with_cp: bool = False,
+                 stem: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         embed_dims, depths, num_heads = (tuple(embed_dims), tuple(depths),
@@ -100,8 +116,12 @@ class HierarchicalVideoEncoder(BaseModule):
         self.out_channels = embed_dims[-1]
         self.with_cp = with_cp
 
-        self.patch_embed = TubeletEmbedding(in_channels, embed_dims[0],
-                                            patch_size)
+        if stem is None:
+            self.patch_embed = TubeletEmbedding(in_channels, embed_dims[0],
+                                                patch_size)
+        else:
+            self.patch_embed = self._build_stem(stem, in_channels,
+                                                patch_size, embed_dims[0])
         self.pos_drop = nn.Dropout(drop_rate)
 
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -130,6 +150,43 @@ class HierarchicalVideoEncoder(BaseModule):
                     nn.LayerNorm(embed_dims[i + 1])))
         self.norm = nn.LayerNorm(embed_dims[-1])
 
+    @staticmethod
+    def _build_stem(stem: dict, in_channels: int,
+                    patch_size: Union[int, Sequence[int]],
+                    embed_dims: int) -> FrameTokenStem:
+        if stem.get('pretrained') is None:
+            raise ValueError(
+                'the stem has no pretrained directory: run with '
+                '--cfg-options model.backbone.stem.pretrained=DIR (a local '
+                'CLIP or SigLIP directory, see docs/PRETRAINED.md)')
+        encoder = MODELS.build(stem)
+        if encoder.in_channels != in_channels:
+            raise ValueError(
+                f'in_channels={in_channels} but the stem '
+                f'{encoder.pretrained} encodes {encoder.in_channels}')
+        if isinstance(patch_size, int):
+            return FrameTokenStem(encoder, embed_dims, patch_size)
+        patch_size = tuple(patch_size)
+        if len(patch_size) != 3 or tuple(patch_size[1:]) != (
+                encoder.patch_size, ) * 2:
+            raise ValueError(
+                f'patch_size={patch_size}: with a stem give the temporal '
+                'patch t alone, or (t, p, p) with p the patch of '
+                f'{encoder.pretrained} ({encoder.patch_size})')
+        return FrameTokenStem(encoder, embed_dims, patch_size[0])
+
+    @property
+    def pixel_statistics(self) -> Optional[Tuple[List[float], List[float],
+                                                 str]]:
+        """``(mean, std, source)`` on the 0-255 scale that the stem's
+        pretrained encoder expects its frames normalised with; ``None``
+        without a pretrained stem."""
+        if not isinstance(self.patch_embed, FrameTokenStem):
+            return None
+        encoder = self.patch_embed.encoder
+        return (encoder.pixel_mean, encoder.pixel_std,
+                f'{encoder.pretrained}/preprocessor_config.json')
+
     def _run_block(self, block: nn.Module, x: Tensor,
                    shape: Optional[Tuple[int, int, int]],
                    size: Optional[Tensor]) -> Tensor:
@@ -137,11 +194,17 @@ class HierarchicalVideoEncoder(BaseModule):
             return checkpoint(block, x, shape, size, use_reentrant=False)
         return block(x, shape, size)
 
-    def forward(self, x: Tensor) -> VideoFeatures:
+    def forward(
+        self,
+        x: Tensor,
+        embedded: Optional[Tuple[Tensor, Tuple[int, int, int]]] = None
+    ) -> VideoFeatures:
         """Encode clips.
 
         Args:
             x (Tensor): ``[B, C_in, T, H, W]`` normalised clips.
+            embedded (tuple, optional): ``self.patch_embed(x)`` when the
+                caller has it already (the model's router does).
 
         Returns:
             VideoFeatures: final tokens and how they map to the tubelets.
@@ -151,7 +214,8 @@ class HierarchicalVideoEncoder(BaseModule):
                              f'{tuple(x.shape)}')
         num_frames = x.shape[2]
         clips = x  # [B, C_in, T, H, W], for mergers that read the frames
-        x, grid = self.patch_embed(x)  # [B, N0, C0], grid (T0, H0, W0)
+        # [B, N0, C0], grid (T0, H0, W0)
+        x, grid = self.patch_embed(x) if embedded is None else embedded
         B, N0, _ = x.shape
         pos = sincos_position_embedding_3d(grid, x.shape[-1], device=x.device)
         x = self.pos_drop(x + pos.to(x.dtype))  # [B, N0, C0]

@@ -20,7 +20,9 @@ class VideoDataPreprocessor(BaseDataPreprocessor):
         mean (Sequence[float], optional): Per-channel mean on the 0-255
             scale; ``None`` skips normalisation.
         std (Sequence[float], optional): Per-channel std on the 0-255 scale;
-            given exactly when ``mean`` is.
+            given exactly when ``mean`` is. A model with a pretrained
+            encoder fills both from its checkpoint
+            (:meth:`use_statistics`).
         to_float (bool): Cast to float32. Must stay True when normalising.
     """
 
@@ -42,15 +44,49 @@ class VideoDataPreprocessor(BaseDataPreprocessor):
             if not to_float:
                 raise ValueError('to_float=False cannot be combined with '
                                  'mean/std: normalised values are floats')
-            # [1, 1, C, 1, 1, 1] broadcasts over [B, num_clips, C, T, H, W].
-            shape = (1, 1, -1, 1, 1, 1)
-            self.register_buffer(
-                'mean', torch.tensor(mean, dtype=torch.float32).view(shape),
-                persistent=False)
-            self.register_buffer(
-                'std', torch.tensor(std, dtype=torch.float32).view(shape),
-                persistent=False)
+            self._set_statistics(mean, std)
         self.to_float = to_float
+
+    def _set_statistics(self, mean: Sequence[float],
+                        std: Sequence[float]) -> None:
+        # [1, 1, C, 1, 1, 1] broadcasts over [B, num_clips, C, T, H, W].
+        shape = (1, 1, -1, 1, 1, 1)
+        self.register_buffer(
+            'mean', torch.tensor(mean, dtype=torch.float32).view(shape),
+            persistent=False)
+        self.register_buffer(
+            'std', torch.tensor(std, dtype=torch.float32).view(shape),
+            persistent=False)
+        self.normalise = True
+
+    def use_statistics(self, mean: Sequence[float], std: Sequence[float],
+                       source: str) -> None:
+        """Normalise with the statistics a pretrained encoder was trained
+        with (``source`` names where they come from).
+
+        A preprocessor configured without ``mean``/``std`` adopts them; one
+        configured with the same values keeps them; one configured with
+        other values is an error, since frames normalised otherwise than in
+        pretraining quietly degrade every feature.
+        """
+        if self.normalise:
+            same = len(mean) == self.mean.numel() and torch.allclose(
+                self.mean.flatten().cpu(), torch.tensor(mean).float(),
+                atol=1e-3) and torch.allclose(
+                    self.std.flatten().cpu(), torch.tensor(std).float(),
+                    atol=1e-3)
+            if not same:
+                raise ValueError(
+                    f'data_preprocessor mean={self.mean.flatten().tolist()} '
+                    f'std={self.std.flatten().tolist()} differ from the '
+                    f'pretrained encoder\'s mean={list(mean)} std={list(std)}'
+                    f' ({source}); set data_preprocessor.mean/std to None '
+                    'to use the encoder\'s')
+            return
+        if not self.to_float:
+            raise ValueError('to_float=False cannot be combined with the '
+                             f'pretrained encoder\'s statistics ({source})')
+        self._set_statistics(mean, std)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Preprocess one collated batch.

@@ -34,9 +34,10 @@ class HierarchicalVLM(BaseModel):
       chosen domains' LoRA factors is frozen when the model is built.
     - ``router`` (``DomainRouter``) reads the mean of the backbone's
       tubelet embeddings (one cheap convolution, so the routing decision is
-      known before the adapted blocks run) and weights the domains of each
-      video; its losses join the loss dict and ``predict`` writes
-      ``pred_domain`` / ``pred_domain_scores``.
+      known before the adapted blocks run; computed on the base weights and
+      reused by the backbone) and weights the domains of each video; its
+      losses join the loss dict and ``predict`` writes ``pred_domain`` /
+      ``pred_domain_scores``.
     - ``experts`` (``DomainExperts``) mix per-domain FFNs into the
       backbone's output tokens with the same weights.
 
@@ -53,7 +54,8 @@ class HierarchicalVLM(BaseModel):
             ``MultiTaskHead``.
         data_preprocessor (dict, optional): Config of the preprocessor
             (``MODELS``); defaults to a ``VideoDataPreprocessor`` that only
-            stacks and casts.
+            stacks and casts. A backbone with a pretrained stem sets its
+            normalisation to the checkpoint's statistics.
         adapter (dict, optional): Config of the adapter (``ADAPTERS``).
         router (dict, optional): Config of the ``DomainRouter``
             (``MODELS``); ``in_channels`` defaults to the width of the
@@ -82,6 +84,7 @@ class HierarchicalVLM(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        self._adopt_pixel_statistics()
         self.adapter = None
         if adapter is not None:
             self.adapter = ADAPTERS.build(adapter)
@@ -101,6 +104,20 @@ class HierarchicalVLM(BaseModel):
         self.head = HEADS.build(head)
         if self.adapter is not None and self.adapter.freeze_base:
             self.adapter.freeze(self)
+
+    def _adopt_pixel_statistics(self) -> None:
+        """Frames are normalised as the backbone's pretrained encoder was
+        trained (its ``pixel_statistics``), never with numbers a config
+        repeats."""
+        stats = getattr(self.backbone, 'pixel_statistics', None)
+        if stats is None:
+            return
+        if not hasattr(self.data_preprocessor, 'use_statistics'):
+            raise ValueError(
+                f'{type(self.data_preprocessor).__name__} cannot take the '
+                f'pretrained encoder\'s pixel statistics ({stats[2]}); use '
+                'VideoDataPreprocessor')
+        self.data_preprocessor.use_statistics(*stats)
 
     def _stem_channels(self) -> int:
         dims = getattr(self.backbone, 'embed_dims', None)
@@ -134,8 +151,25 @@ class HierarchicalVLM(BaseModel):
             for s in data_samples
         ], dtype=torch.long)
 
+    def embed_for_routing(
+            self, clips: Tensor) -> Tuple[Tensor, Tuple[int, int, int]]:
+        """The backbone's stem output ``([B*nc, N0, C0], grid)`` on the
+        base weights: LoRA layers inside the stem (a pretrained ViT's) are
+        switched off, so the routing decision never depends on the domain
+        the previous batch selected."""
+        if self.adapter is not None:
+            self.adapter.select(None)
+        return self.backbone.patch_embed(clips)
+
+    def _stem_is_adapted(self) -> bool:
+        """Whether LoRA layers live in the stem, so that the stem's output
+        changes with the domain selected."""
+        return self.adapter is not None and any(
+            name.startswith('patch_embed.') for name in self.adapter.layers)
+
     def route(self, clips: Tensor, num_clips: int,
-              data_samples: OptSampleList, mode: str
+              data_samples: OptSampleList, mode: str,
+              embedded: Optional[Tuple[Tensor, Tuple[int, int, int]]] = None
               ) -> Tuple[Optional[Tensor], Optional[Routing],
                          Optional[Tensor]]:
         """Decide each video's domain weights.
@@ -145,6 +179,8 @@ class HierarchicalVLM(BaseModel):
             num_clips (int): Clips per video.
             data_samples (list, optional): Where the metadata domain is.
             mode (str): The forward mode.
+            embedded (tuple, optional): :meth:`embed_for_routing` of
+                ``clips`` when already computed.
 
         Returns:
             tuple: ``weights [B, D]`` (rows of zeros for videos without a
@@ -159,7 +195,9 @@ class HierarchicalVLM(BaseModel):
             data_samples).to(clips.device)
         routing = None
         if self.router is not None:
-            stem, _ = self.backbone.patch_embed(clips)  # [B*nc, N0, C0]
+            if embedded is None:
+                embedded = self.embed_for_routing(clips)
+            stem = embedded[0]  # [B*nc, N0, C0]
             pooled = stem.mean(1).reshape(B, num_clips, -1).mean(1)  # [B, C0]
             routing = self.router(pooled)
         known = None if gt is None else gt >= 0  # [B]
@@ -209,10 +247,18 @@ class HierarchicalVLM(BaseModel):
                              f'shape {tuple(inputs.shape)}')
         B, num_clips = inputs.shape[:2]
         clips = inputs.flatten(0, 1)  # [B*num_clips, C, T, H, W]
+        # The stem runs once: its output serves the router and, unless the
+        # selected domain's LoRA changes it, the backbone (a pretrained ViT
+        # stem is most of the cost).
+        embedded = None if self.router is None else self.embed_for_routing(
+            clips)
         weights, routing, gt = self.route(clips, num_clips, data_samples,
-                                          mode)
+                                          mode, embedded)
         self._select(weights, num_clips)
-        feats = self.backbone(clips)
+        if embedded is None or self._stem_is_adapted():
+            feats = self.backbone(clips)
+        else:
+            feats = self.backbone(clips, embedded=embedded)
         if self.experts is not None and weights is not None:
             feats.tokens = self.experts(
                 feats.tokens,
