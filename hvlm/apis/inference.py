@@ -543,28 +543,37 @@ def _bank_features(bank: VideoTokenBank,
     """The bank as the features of one clip that the text heads read
     through ``video_memory`` exactly as they read a clip's.
 
-    The clip's grid is ``(S, 1, M)``: ``S`` time steps (every step of every
+    The clip's grid is ``(S, 1, K)``: ``S`` time steps (every step of every
     window, ``step_starts [S]`` seconds, which become its ``frame_times``)
-    by one slot per bank entry. Tubelet ``(s, m)`` belongs to entry ``m``
-    when ``m`` covers step ``s``, else to an entry that does, so
-    ``video_memory`` gives back each entry's token, ``log(size)`` and its
-    first and last step.
+    by ``K`` slots, the most bank entries that cover one step. At step
+    ``s``, the entries covering it take the first slots and the first of
+    them also fills the rest, so every entry owns a tubelet at each step
+    it covers and at no other: ``video_memory`` gives back each entry's
+    token, ``log(size)`` and its first and last step. (One slot per entry,
+    ``(S, 1, M)``, gives the same, but its ``[S, M]`` index grows with the
+    video by kilobytes per step.)
     """
-    M, S = len(bank), step_starts.numel()
+    S = step_starts.numel()
     device = bank.tokens.device
     step = torch.arange(S, device=device)[:, None]  # [S, 1]
     covers = (bank.steps[None, :, 0] <= step) & (
-        step <= bank.steps[None, :, 1])  # [S, M]
-    if not bool(covers.any(1).all()):
+        step <= bank.steps[None, :, 1])  # [S, M] bool
+    count = covers.sum(1)  # [S]
+    if not bool((count > 0).all()):
         raise RuntimeError('the token bank lost a time step of the video')
-    owner = torch.where(covers,
-                        torch.arange(M, device=device)[None],
-                        covers.int().argmax(1, keepdim=True))  # [S, M]
+    K = int(count.max())
+    # every (step, entry) pair that covers, step-major: [P], [P]
+    pair_step, pair_entry = covers.nonzero(as_tuple=True)
+    first_pair = count.cumsum(0) - count  # [S]
+    slot = torch.arange(pair_step.numel(),
+                        device=device) - first_pair[pair_step]  # [P]
+    owner = pair_entry[first_pair][:, None].repeat(1, K)  # [S, K]
+    owner[pair_step, slot] = pair_entry
     return VideoFeatures(
         tokens=bank.tokens[None],  # [1, M, C]
         size=bank.size[None],  # [1, M]
-        index=owner.reshape(1, S * M),  # [1, S*M]
-        grid=(S, 1, M),
+        index=owner.reshape(1, S * K),  # [1, S*K]
+        grid=(S, 1, K),
         temporal_patch=1,
         num_frames=S)
 

@@ -255,3 +255,29 @@ def test_errors_name_what_is_wrong(model, tmp_path):
         inference_video(model, video, task='qa')
     with pytest.raises(ValueError, match="task='detect' is not one of"):
         inference_video(model, video, task='detect')
+
+
+def test_bank_reads_as_one_clip_with_each_entry_at_its_steps():
+    """The text heads read the bank through video_memory: each entry's
+    token, log(size) and first and last step come back as the bank holds
+    them, from an index of S*K tubelets (K: most entries on one step)
+    rather than one slot per entry and step."""
+    from hvlm.apis.inference import _bank_features
+    from hvlm.apis.streaming import VideoTokenBank
+    from hvlm.models.heads import video_memory
+    g = torch.Generator().manual_seed(0)
+    bank = VideoTokenBank(max_tokens=24)
+    for clip in range(30):  # 2 steps and 8 tokens per clip
+        first = torch.randint(0, 2, (8, ), generator=g) + 2 * clip
+        last = torch.maximum(first, torch.randint(0, 2, (8, ), generator=g)
+                             + 2 * clip)
+        bank.add(torch.randn(8, 6, generator=g),
+                 torch.randint(1, 4, (8, ), generator=g).float(),
+                 torch.stack([first, last], -1))
+    S = 60
+    feats = _bank_features(bank, torch.arange(S) * 0.5)
+    tokens, bias, steps = video_memory(feats)
+    torch.testing.assert_close(tokens[0], bank.tokens)
+    torch.testing.assert_close(bias[0], bank.size.log())
+    assert torch.equal(steps[0], bank.steps)
+    assert feats.grid[0] == S and feats.index.numel() < S * len(bank)
