@@ -146,3 +146,36 @@ def test_domain_choices_are_checked(tiny_checkpoint, lora_files):
     # the video's own metadata comes before the config's test domains
     assert resolve_domain(model, video_domain='news') == ('news',
                                                           'video metadata')
+
+
+def test_router_decides_by_default_and_is_restored(lora_files,
+                                                   one_clip_split,
+                                                   tmp_path):
+    """With a router, 'auto' lets it route (soft blend of the domains);
+    a named domain forces it for the call only, and merged inference
+    forces the merged domain instead of the router's blend."""
+    config, checkpoint = lora_files
+    routed = tmp_path / 'routed.py'
+    routed.write_text(f'_base_ = [{config!r}]\nmodel = dict(router=dict('
+                      "type='DomainRouter', mode='soft'))\n")
+    model = init_model(str(routed), None)
+    state = torch.load(checkpoint, weights_only=False)['state_dict']
+    model.load_state_dict(state, strict=False)  # the router stays random
+    video = str(one_clip_split / 'videos' / 'clip.mp4')
+    auto = inference_video(model, video, task='action_detection',
+                           progress=False)
+    assert auto['domain'] == dict(name=None, source='router')
+    sports = inference_video(model, video, task='action_detection',
+                             domain='sports', progress=False)
+    assert model.router.force_domain is None
+    assert np.abs(_actionness(auto) - _actionness(sports)).max() > 1e-4
+    base = inference_video(model, video, task='action_detection',
+                           domain=None, progress=False)
+    assert model.router is not None
+    assert np.abs(_actionness(base) - _actionness(sports)).max() > 1e-4
+    model.adapter.merge('sports')
+    merged = inference_video(model, video, task='action_detection',
+                             progress=False)
+    np.testing.assert_allclose(_actionness(merged), _actionness(sports),
+                               atol=1e-5)
+    assert model.router.force_domain is None
