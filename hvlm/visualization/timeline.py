@@ -42,17 +42,24 @@ def _text_width_s(text: str, seconds_per_px: float, dpi: int) -> float:
     widest = max(text.split('\n'), key=len) or ' '
     points = TextPath((0, 0), widest,
                       prop=FontProperties(size=FONT_SIZE)).get_extents().width
-    return (points * dpi / 72 + 6) * seconds_per_px  # + a little padding
+    # + the leading space the labels are drawn with, and a margin
+    return (points * dpi / 72 + 10) * seconds_per_px
 
 
-def _items_with_lanes(items: Sequence[dict], texts: Sequence[str],
-                      seconds_per_px: float, dpi: int) -> List[int]:
-    return pack_lanes([
-        (it['start'], max(it['end'],
-                          it['start'] + _text_width_s(t, seconds_per_px,
-                                                      dpi)))
-        for it, t in zip(items, texts)
-    ])
+def _label_layout(items: Sequence[dict], texts: Sequence[str],
+                  duration: float, seconds_per_px: float, dpi: int
+                  ) -> Tuple[List[float], List[int]]:
+    """Where each label starts (at its item's start, or moved left so that
+    it ends at the axis' end) and the lane of each item, packed by the
+    extent of the bar and its label together."""
+    xs, extents = [], []
+    for item, text in zip(items, texts):
+        width = _text_width_s(text, seconds_per_px, dpi)
+        x = item['start'] if item['start'] + width <= duration else max(
+            0., duration - width)
+        xs.append(x)
+        extents.append((min(item['start'], x), max(item['end'], x + width)))
+    return xs, pack_lanes(extents)
 
 
 def timeline_figure(result: dict,
@@ -67,44 +74,44 @@ def timeline_figure(result: dict,
     truth = (result.get('ground_truth') or {}).get('actions')
     # the axes span about 85% of the figure's width
     seconds_per_px = duration / (0.85 * WIDTH_IN * dpi)
-    rows: List[Tuple[str, list, list, list]] = []  # name, items, texts, lanes
+    # name, items, label texts, (label x, lanes)
+    rows: List[Tuple[str, list, list, tuple]] = []
+
+    def add(name, items, texts):
+        rows.append((name, items, texts,
+                     _label_layout(items, texts, duration, seconds_per_px,
+                                   dpi)))
+
     if truth is not None:
-        texts = [a['label'] for a in truth]
-        rows.append(('ground truth', truth, texts,
-                     _items_with_lanes(truth, texts, seconds_per_px, dpi)))
+        add('ground truth', truth, [a['label'] for a in truth])
     if detection is not None:
         segments = detection['segments']
-        texts = [f'{s["label"]} {s["score"]:.2f}' for s in segments]
-        rows.append(('actions', segments, texts,
-                     _items_with_lanes(segments, texts, seconds_per_px,
-                                       dpi)))
-        rows.append(('actionness', [], [], []))
+        add('actions', segments,
+            [f'{s["label"]} {s["score"]:.2f}' for s in segments])
+        rows.append(('actionness', [], [], ([], [])))
     if captions:
-        texts = [
+        add('captions', captions, [
             '\n'.join(textwrap.wrap(c['text'] or '(empty)', CAPTION_CHARS))
             for c in captions
-        ]
-        rows.append(('captions', captions, texts,
-                     _items_with_lanes(captions, texts, seconds_per_px,
-                                       dpi)))
+        ])
     if not rows:
-        rows.append(('empty', [], [], []))
-    heights = [_row_height(name, texts, lanes)
-               for name, _, texts, lanes in rows]
+        rows.append(('empty', [], [], ([], [])))
+    heights = [_row_height(name, texts, layout[1])
+               for name, _, texts, layout in rows]
     fig = Figure(figsize=(WIDTH_IN, 1.2 + sum(heights)), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False,
                         gridspec_kw=dict(height_ratios=heights))[:, 0]
     colours = colormaps['tab10']
-    for ax, (name, items, texts, lanes) in zip(axes, rows):
+    for ax, (name, items, texts, layout) in zip(axes, rows):
         ax.set_gid(name)
         ax.set_xlim(0, duration)
         if name in ('ground truth', 'actions'):
-            _draw_bars(ax, name, items, texts, lanes, colours)
+            _draw_bars(ax, name, items, texts, layout, colours)
         elif name == 'actionness':
             _draw_actionness(ax, detection, colours)
         elif name == 'captions':
-            _draw_captions(ax, items, texts, lanes)
+            _draw_captions(ax, items, texts, layout)
         else:
             ax.set_yticks([])
             ax.text(0.5, 0.5, 'no task output', ha='center', va='center',
@@ -176,7 +183,8 @@ def _row_height(name: str, texts: Sequence[str], lanes: Sequence[int]
     return 0.3 + 0.28 * (max(lanes) + 1)
 
 
-def _draw_bars(ax, name, items, texts, lanes, colours) -> None:
+def _draw_bars(ax, name, items, texts, layout, colours) -> None:
+    label_xs, lanes = layout
     ax.set_ylabel(name, rotation=0, ha='right', va='center')
     ax.set_yticks([])
     if not items:
@@ -185,13 +193,13 @@ def _draw_bars(ax, name, items, texts, lanes, colours) -> None:
                 transform=ax.transAxes)
         return
     labels = sorted({it['label'] for it in items})
-    for item, text, lane in zip(items, texts, lanes):
+    for item, text, x, lane in zip(items, texts, label_xs, lanes):
         colour = colours(item['label_id'] % colours.N) if 'label_id' in \
             item else colours(labels.index(item['label']) % colours.N)
         ax.barh(lane, item['end'] - item['start'], left=item['start'],
                 height=0.8, color=colour, alpha=0.55 if name == 'actions'
                 else 0.35, edgecolor=colour)
-        ax.text(item['start'], lane, ' ' + text, ha='left', va='center',
+        ax.text(x, lane, ' ' + text, ha='left', va='center',
                 fontsize=FONT_SIZE, clip_on=True)
     ax.set_ylim(max(lanes) + 0.6, -0.6)
 
@@ -212,18 +220,19 @@ def _draw_actionness(ax, detection, colours) -> None:
     ax.tick_params(axis='y', labelsize=FONT_SIZE)
 
 
-def _draw_captions(ax, captions, texts, lanes) -> None:
+def _draw_captions(ax, captions, texts, layout) -> None:
+    label_xs, lanes = layout
     ax.set_ylabel('captions', rotation=0, ha='right', va='center')
     ax.set_yticks([])
     # each lane as tall as its longest caption (in lines), stacked downwards
     lines = [max((t.count('\n') + 1 for t, lane in zip(texts, lanes)
                   if lane == k), default=1) for k in range(max(lanes) + 1)]
     tops = [sum(lines[:k]) + k for k in range(len(lines))]
-    for caption, text, lane in zip(captions, texts, lanes):
+    for caption, text, x, lane in zip(captions, texts, label_xs, lanes):
         bar_y = tops[lane] + lines[lane] + 0.3
         ax.barh(bar_y, caption['end'] - caption['start'],
                 left=caption['start'], height=0.4, color='tab:gray',
                 alpha=0.6)
-        ax.text(caption['start'], bar_y - 0.3, text, ha='left', va='bottom',
+        ax.text(x, bar_y - 0.3, text, ha='left', va='bottom',
                 fontsize=FONT_SIZE, clip_on=True, linespacing=1.1)
     ax.set_ylim(tops[-1] + lines[-1] + 0.7, -0.2)

@@ -20,7 +20,7 @@ def _result(ground_truth=True):
             (0., 10., 'roll_left', .9), (2., 12., 'roll_right', .8),
             (3., 5., 'jump', .7), (5.5, 6., 'spin', .6),
             (20., 21., 'slide', .5), (21., 22., 'pulse', .4),
-            (40., 59., 'lift', .3)])
+            (40., 59., 'lift', .3), (59.5, 60., 'late_roll_right', .2)])
     ]
     result = dict(
         video='match.mp4', duration=60.,
@@ -70,14 +70,19 @@ def test_labels_never_cover_each_other():
     axes = _axes(fig)
     assert set(axes) == {'ground truth', 'actions', 'actionness',
                          'captions'}
+    renderer = fig.canvas.get_renderer()
     for row in ('ground truth', 'actions', 'captions'):
         boxes = _text_boxes(fig, axes[row])
         for a, b in itertools.combinations(boxes, 2):
             assert not _overlap(a, b), row
+        # a label near the end is moved left, not cut by the axis' edge
+        frame = axes[row].get_window_extent(renderer)
+        assert all(frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1
+                   for box in boxes), row
     # bars of one lane do not overlap in time either
     bars = [(p.get_x(), p.get_x() + p.get_width(), p.get_y())
             for p in axes['actions'].patches]
-    assert len(bars) == 7
+    assert len(bars) == 8
     for (a0, a1, ya), (b0, b1, yb) in itertools.combinations(bars, 2):
         if ya == yb:
             assert a1 <= b0 or b1 <= a0
