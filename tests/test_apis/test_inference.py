@@ -2,7 +2,9 @@
 checkpoint: agreement with the test loop, flat memory on long videos, and
 the errors users meet."""
 import copy
+import gc
 import json
+import warnings
 
 import decord
 import numpy as np
@@ -171,6 +173,45 @@ def test_long_videos_stream_in_flat_memory(model, frames, tmp_path,
             assert 0 <= item['start'] <= item['end'] <= r['duration']
 
 
+def _live_tensors():
+    with warnings.catch_warnings():  # deprecated torch objects warn
+        warnings.simplefilter('ignore')
+        return sum(1 for o in gc.get_objects()
+                   if isinstance(o, torch.Tensor))
+
+
+def test_what_is_kept_per_clip_is_bounded(model, frames, tmp_path,
+                                          monkeypatch):
+    """No tensor outlives its clip: the per-frame outputs go into arrays
+    allocated once (each small tensor kept per clip pinned heap memory
+    that the allocator could neither reuse nor give back, and resident
+    memory grew with the video's length), so the live tensors are as many
+    at the last clip as at the third, and the per-frame arrays hold a few
+    numbers per decoded frame."""
+    import hvlm.apis.inference as inference
+    counts = []
+    encode = inference._encode_clip
+
+    def counting_encode(*args, **kwargs):
+        gc.collect()
+        counts.append(_live_tensors())
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(inference, '_encode_clip', counting_encode)
+    video = _long_videos(frames, tmp_path)[4]
+    result = inference_video(model, video, question=QUESTION,
+                             memory_tokens=40, progress=False)
+    assert len(counts) == result['num_clips'] >= 10
+    assert counts[-1] == counts[2], counts
+    num_frames = len(result['action_detection']['frames']['time'])
+    num_classes = model.head.heads['action_detection'].num_classes
+    # time, actionness and class scores per frame, a step start per step
+    # (at most one per frame), in 8-byte numbers, plus the slack of one clip
+    clip_len, _ = clip_of(model)
+    assert result['memory']['per_frame_bytes'] <= \
+        8 * (num_frames + clip_len) * (num_classes + 3)
+
+
 def test_cross_memory_attention_carries_its_bank(tiny_checkpoint, frames,
                                                  tmp_path):
     """A backbone of CrossMemoryAttention (same weights: the attentions
@@ -214,3 +255,29 @@ def test_errors_name_what_is_wrong(model, tmp_path):
         inference_video(model, video, task='qa')
     with pytest.raises(ValueError, match="task='detect' is not one of"):
         inference_video(model, video, task='detect')
+
+
+def test_bank_reads_as_one_clip_with_each_entry_at_its_steps():
+    """The text heads read the bank through video_memory: each entry's
+    token, log(size) and first and last step come back as the bank holds
+    them, from an index of S*K tubelets (K: most entries on one step)
+    rather than one slot per entry and step."""
+    from hvlm.apis.inference import _bank_features
+    from hvlm.apis.streaming import VideoTokenBank
+    from hvlm.models.heads import video_memory
+    g = torch.Generator().manual_seed(0)
+    bank = VideoTokenBank(max_tokens=24)
+    for clip in range(30):  # 2 steps and 8 tokens per clip
+        first = torch.randint(0, 2, (8, ), generator=g) + 2 * clip
+        last = torch.maximum(first, torch.randint(0, 2, (8, ), generator=g)
+                             + 2 * clip)
+        bank.add(torch.randn(8, 6, generator=g),
+                 torch.randint(1, 4, (8, ), generator=g).float(),
+                 torch.stack([first, last], -1))
+    S = 60
+    feats = _bank_features(bank, torch.arange(S) * 0.5)
+    tokens, bias, steps = video_memory(feats)
+    torch.testing.assert_close(tokens[0], bank.tokens)
+    torch.testing.assert_close(bias[0], bank.size.log())
+    assert torch.equal(steps[0], bank.steps)
+    assert feats.grid[0] == S and feats.index.numel() < S * len(bank)

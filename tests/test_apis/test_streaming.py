@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hvlm.apis import VideoTokenBank, clip_windows
+from hvlm.apis import ClipRecord, VideoTokenBank, clip_windows
 from hvlm.models.attention.cross_memory_attention import compress_memory
 
 
@@ -85,3 +85,26 @@ def test_bank_checks_shapes():
         bank.add(torch.zeros(3, 2), torch.ones(3), torch.zeros(2, 2))
     with pytest.raises(ValueError, match='max_tokens=0'):
         VideoTokenBank(0)
+
+
+def test_clip_record_fills_arrays_allocated_once():
+    record = ClipRecord(num_clips=3)
+    rows = [np.arange(8, dtype=np.float32).reshape(4, 2) + 10 * i
+            for i in range(3)]
+    record.append(scores=rows[0], time=np.arange(4.))
+    first = record._arrays['scores']
+    for r in rows[1:]:
+        record.append(scores=r)
+    # filled in place: the array of the first clip is the one kept
+    assert record._arrays['scores'] is first
+    np.testing.assert_array_equal(record['scores'], np.concatenate(rows))
+    assert record.nbytes == first.nbytes + 3 * 4 * 8
+    # a clip with more rows than the first grows the array, keeping rows
+    record.append(scores=np.ones((10, 2), np.float32))
+    assert len(record['scores']) == 22
+    np.testing.assert_array_equal(record['scores'][:12],
+                                  np.concatenate(rows))
+    with pytest.raises(ValueError, match=r'scores: rows of shape \(3,\)'):
+        record.append(scores=np.zeros((1, 3), np.float32))
+    with pytest.raises(KeyError, match="no rows of 'actionness'"):
+        record['actionness']

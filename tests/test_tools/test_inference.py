@@ -51,10 +51,38 @@ def test_inference_prints_json_and_draws_a_timeline(video, checkpoint,
         assert 0 <= caption['start'] <= caption['end'] <= duration
         assert isinstance(caption['text'], str)
 
+    # the demo layout around the video has its ground truth
+    assert result['ground_truth']['actions']
+    assert result['config'] == TINY and result['checkpoint'] == \
+        str(checkpoint)
+    # 'happens' is not in the tiny model's vocabulary
+    assert result['qa']['unknown_words'] == ['happens']
+    assert "inference.py: warning: the question has words the model " \
+        "never saw in training: 'happens'" in proc.stderr
+
     png = show / 'sports_test_0001_timeline.png'
     image = imread(png)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert image.std() > 0  # something was drawn
+
+
+def test_inference_flags_reach_the_result(video, checkpoint, tmp_path):
+    ann = tmp_path / 'action_detection.json'
+    ann.write_text(json.dumps([dict(video_id='sports_test_0001', actions=[
+        dict(start=0.5, end=1.25, label='spin')])]))
+    proc = run_tool('inference.py', video, TINY, checkpoint, '--task',
+                    'action_detection', '--device', 'cpu', '--score-thr',
+                    '0.9', '--max-segments', '3', '--ann-file', ann,
+                    '--domain', 'none', '--no-progress', '--cfg-options',
+                    'model.head.heads.action_detection.nms_iou=0.3')
+    result = json.loads(proc.stdout)
+    det = result['action_detection']
+    # the 1-epoch tiny model scores nothing near 0.9
+    assert det['segments'] == [] and det['score_thr'] == 0.9
+    assert det['max_segments'] == 3
+    assert result['ground_truth'] == dict(actions=[
+        dict(start=0.5, end=1.25, label='spin')])
+    assert result['domain'] == dict(name=None, source='argument')
 
 
 def test_inference_names_a_missing_video(checkpoint, tmp_path):
@@ -72,9 +100,19 @@ def test_inference_names_a_corrupt_video(checkpoint, tmp_path):
     assert f'cannot read video {corrupt}' in proc.stderr
 
 
+def test_inference_names_a_domain_the_model_lacks(video, checkpoint):
+    proc = run_tool('inference.py', video, TINY, checkpoint, '--domain',
+                    'sports', check=False)
+    assert proc.returncode != 0 and proc.stdout == ''
+    assert "domain='sports', but the model has no domain modules" in \
+        proc.stderr
+
+
 @pytest.mark.parametrize('args,message', [
     (('--task', 'qa'), '--task qa needs --question'),
     (('--task', 'detect'), "invalid choice: 'detect'"),
+    (('--score-thr', '2'), '--score-thr 2.0 must be in [0, 1]'),
+    (('--max-segments', '0'), '--max-segments 0 must be >= 1'),
 ])
 def test_inference_rejects_bad_options(video, args, message):
     proc = run_tool('inference.py', video, TINY, 'unused.pth', *args,

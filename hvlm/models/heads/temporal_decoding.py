@@ -1,6 +1,7 @@
 """From per-frame scores to scored temporal segments."""
-from typing import Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,18 +31,42 @@ def temporal_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / union.clamp_min(1e-12)
 
 
-def temporal_nms(segments: Tensor, scores: Tensor, labels: Tensor,
-                 iou_thr: float) -> Tensor:
+def temporal_nms(segments: Tensor,
+                 scores: Tensor,
+                 labels: Tensor,
+                 iou_thr: float,
+                 max_keep: Optional[int] = None) -> Tensor:
     """Indices kept by class-wise greedy non-maximum suppression, best
     first: a segment is dropped when it overlaps a better-scored kept
-    segment of the same class with tIoU > ``iou_thr``."""
-    order = scores.argsort(descending=True)
-    iou = temporal_iou(segments, segments)  # [S, S]
-    same = labels[:, None] == labels[None, :]  # [S, S]
-    kept = []
-    for i in order.tolist():
-        if all(not (same[i, j] and iou[i, j] > iou_thr) for j in kept):
-            kept.append(i)
+    segment of the same class with tIoU > ``iou_thr``.
+
+    Each candidate is compared with the segments kept so far only (never
+    an ``[S, S]`` matrix), and the search stops once ``max_keep`` are kept:
+    an hour of video gives tens of thousands of candidates, whose pairwise
+    IoU matrix alone would take gigabytes.
+    """
+    seg = segments.detach().double().cpu().numpy()  # [S, 2]
+    lab = labels.detach().cpu().numpy()  # [S]
+    order = scores.detach().cpu().argsort(descending=True).tolist()
+    limit = len(order) if max_keep is None else max_keep
+    kept: List[int] = []
+    kept_seg = np.empty((min(limit, len(order)), 2))  # [k, 2]
+    kept_lab = np.empty(min(limit, len(order)), dtype=lab.dtype)  # [k]
+    for i in order:
+        if len(kept) >= limit:
+            break
+        k = len(kept)
+        same = kept_lab[:k] == lab[i]  # [k]
+        if same.any():
+            other = kept_seg[:k][same]  # [k', 2]
+            inter = (np.minimum(other[:, 1], seg[i, 1]) -
+                     np.maximum(other[:, 0], seg[i, 0])).clip(min=0)
+            union = (other[:, 1] - other[:, 0]) + (seg[i, 1] - seg[i, 0]) \
+                - inter
+            if (inter / np.maximum(union, 1e-12) > iou_thr).any():
+                continue
+        kept_seg[k], kept_lab[k] = seg[i], lab[i]
+        kept.append(i)
     return torch.tensor(kept, dtype=torch.long)
 
 
@@ -81,26 +106,32 @@ def decode_segments(cls_scores: Tensor,
     best = cls_scores.argmax(-1)  # [F]
     frame_score = cls_scores.gather(
         1, best[:, None])[:, 0] * actionness  # [F]
+    # plain lists: indexing a tensor element by element is ~100x slower
+    best_list, time_list = best.tolist(), times.tolist()
+    # prefix sums for the mean score of a run, in float64
+    cumulative = np.concatenate(
+        [[0.], np.cumsum(frame_score.double().cpu().numpy())])  # [F + 1]
     segments, labels, scores = [], [], []
     for thr in thresholds:
-        active = actionness >= thr
+        active = (actionness >= thr).tolist()
         start = None
-        for f in range(len(best) + 1):
+        for f in range(len(best_list) + 1):
             run_ends = start is not None and (
-                f == len(best) or not active[f] or best[f] != best[start])
+                f == len(best_list) or not active[f]
+                or best_list[f] != best_list[start])
             if run_ends:
-                segments.append([float(times[start]),
-                                 float(times[f - 1]) + gap])
-                labels.append(int(best[start]))
-                scores.append(float(frame_score[start:f].mean()))
+                segments.append([time_list[start], time_list[f - 1] + gap])
+                labels.append(best_list[start])
+                scores.append(
+                    float(cumulative[f] - cumulative[start]) / (f - start))
                 start = None
-            if f < len(best) and active[f] and start is None:
+            if f < len(best_list) and active[f] and start is None:
                 start = f
     if not segments:
         return (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long),
                 torch.zeros(0))
     segments = torch.tensor(segments)  # [S, 2]
     labels = torch.tensor(labels)  # [S]
-    scores = torch.tensor(scores)  # [S]
-    keep = temporal_nms(segments, scores, labels, nms_iou)[:max_segments]
+    scores = torch.tensor(scores, dtype=torch.float32)  # [S]
+    keep = temporal_nms(segments, scores, labels, nms_iou, max_segments)
     return segments[keep], labels[keep], scores[keep]

@@ -124,6 +124,14 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
                          bias[video_of_question])  # [Q, D]
         return self.fc_answer(self.dropout(x))  # [Q, num_answers]
 
+    def answer_probs(self, feats: VideoFeatures, video_of_question: Tensor,
+                     questions: List[str]) -> Tensor:
+        """Probability of every answer, ``[Q, num_answers]``, for
+        ``questions`` about the videos ``video_of_question [Q]`` (what
+        :meth:`predict` takes the best of; inference reports the top k)."""
+        return self._logits(feats, video_of_question,
+                            questions).detach().softmax(-1)
+
     def _memory(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
         """The video tokens at the encoder width with their time embedding,
         ``[V, M, D]``, and their attention bias ``[V, M]``."""
@@ -186,10 +194,9 @@ class VideoQAHead(TokenizerStateMixin, BaseHead):
                 videos.append(v)
                 questions.append(question)
         if questions:
-            logits = self._logits(
+            scores, ids = self.answer_probs(
                 feats, torch.tensor(videos, device=feats.tokens.device),
-                questions)  # [Q, A]
-            scores, ids = logits.detach().softmax(-1).max(-1)  # [Q], [Q]
+                questions).max(-1)  # [Q], [Q]
         for v, sample in enumerate(data_samples):
             sample.pred_qa = [
                 dict(question=q, answer_id=int(ids[i]),

@@ -30,6 +30,30 @@ def test_nms_is_class_wise_and_greedy():
     assert temporal_nms(segs, scores, labels, 0.95).tolist() == [0, 1, 2, 3]
 
 
+def _greedy_nms_by_matrix(segs, scores, labels, thr):
+    """The textbook version, with the full [S, S] IoU matrix."""
+    iou = temporal_iou(segs, segs)
+    kept = []
+    for i in scores.argsort(descending=True).tolist():
+        if all(labels[i] != labels[j] or iou[i, j] <= thr for j in kept):
+            kept.append(i)
+    return kept
+
+
+def test_nms_matches_the_matrix_version_and_stops_at_max_keep():
+    g = torch.Generator().manual_seed(0)
+    start = torch.rand(400, generator=g) * 100
+    segs = torch.stack([start, start + torch.rand(400, generator=g) * 10 +
+                        0.1], -1)
+    scores = torch.rand(400, generator=g)
+    labels = torch.randint(0, 3, (400, ), generator=g)
+    expected = _greedy_nms_by_matrix(segs, scores, labels, 0.4)
+    assert temporal_nms(segs, scores, labels, 0.4).tolist() == expected
+    assert len(expected) > 20
+    assert temporal_nms(segs, scores, labels, 0.4,
+                        max_keep=20).tolist() == expected[:20]
+
+
 def test_decode_runs_by_hand():
     # frames 0-1 class 0, 2-4 class 1, frame 5 background, 6-7 class 0
     probs = torch.tensor([[.9, .1], [.8, .2], [.2, .8], [.4, .6], [.1, .9],
