@@ -104,6 +104,12 @@ def test_lora_finetune_loads_the_general_checkpoint(tiny_demo_root,
     assert (f'{general_checkpoint}: 64 keys in the model are not in the '
             'checkpoint and keep their initial values, as '
             'load_from_allow_missing allows') in out
+    # one line in the terminal; every key in the log file
+    assert out.count('.lora_') == 3
+    log = find_one(work, '*.log').read_text()
+    listed = log.split('Checkpoint keys let through by '
+                       'load_from_allow_missing:\n')[1]
+    assert len([k for k in listed.splitlines()[:64] if '.lora_' in k]) == 64
     tuned = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
     general = torch.load(general_checkpoint, weights_only=False)['state_dict']
     # the frozen base is the general model's, not a random one

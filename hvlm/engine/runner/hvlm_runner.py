@@ -32,7 +32,8 @@ DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook',
 
 # Multi-line INFO records that mmengine prints at every start; they stay in
 # the log file but are kept off the terminal.
-_VERBOSE_PREFIXES = ('\n------------------------------------------------'
+_KEY_LIST_PREFIX = 'Checkpoint keys let through by '
+_VERBOSE_PREFIXES = (_KEY_LIST_PREFIX, '\n------------------------------------------------'
                      '------------\nSystem environment', 'Config:\n',
                      'Hooks will be executed', 'Distributed training is not',
                      'paramwise_options')
@@ -204,9 +205,14 @@ class HVLMRunner(Runner):
                 (mismatch.allowed_unexpected, 'in the checkpoint are not in '
                  'the model and were ignored', 'load_from_allow_unexpected')):
             if keys:
+                shown = ', '.join(keys[:3])
                 self.logger.info(
                     f'{filename}: {len(keys)} keys {where}, as {option} '
-                    f'allows (e.g. {keys[0]}).')
+                    f'allows (e.g. {shown}); the log file lists them all.')
+                # the whole list goes to the log file only (see
+                # _TerminalQuietFilter): thousands of names on a big model
+                self.logger.info(f'{_KEY_LIST_PREFIX}{option}:\n' +
+                                 '\n'.join(keys))
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
