@@ -82,7 +82,8 @@ def extract_features(cfg: Config, split: str, out_dir: str,
     video_dir = osp.join(out_dir, 'videos')
     os.makedirs(video_dir, exist_ok=True)
     mine = ids[rank::world]
-    bar = ProgressBar(len(mine)) if progress else None
+    # rank 0's share stands for the progress of all (they are equal +-1)
+    bar = ProgressBar(len(mine)) if progress and rank == 0 else None
     made = kept = 0
     for video_id in mine:
         path = osp.join(video_dir, video_file_name(video_id))
@@ -102,8 +103,9 @@ def extract_features(cfg: Config, split: str, out_dir: str,
         made += 1
         if bar:
             bar.update()
-    print_log(f'rank {rank}: {made} videos encoded, {kept} already cached',
-              logger='current')
+    # every rank reports (mmengine's logger is quiet off rank 0)
+    print(f'\nrank {rank}: {made} videos encoded, {kept} already cached',
+          flush=True)
     if world > 1:
         dist.barrier()
     if rank != 0:

@@ -37,9 +37,9 @@ from safetensors.torch import load_file, save
 from hvlm.utils.atomic_io import atomic_write_bytes
 
 __all__ = [
-    'INDEX_NAME', 'TruncatedFeatureFile', 'encoder_identity', 'config_hash', 'video_file_name',
-    'write_video_features', 'verify_video_file', 'read_video_features',
-    'write_index', 'read_index', 'check_index'
+    'INDEX_NAME', 'TruncatedFeatureFile', 'encoder_identity', 'config_hash',
+    'video_file_name', 'write_video_features', 'verify_video_file',
+    'read_video_features', 'write_index', 'read_index', 'check_index'
 ]
 
 INDEX_NAME = 'index.json'
@@ -84,13 +84,12 @@ def video_file_name(video_id: str) -> str:
     """A file name safe on every file system, readable, and unique even
     when two ids differ only in characters the name cannot hold."""
     readable = re.sub(r'[^A-Za-z0-9_.-]', '_', str(video_id))[:80]
-    return f'{readable}-{hashlib.sha1(str(video_id).encode()).hexdigest()[:8]}' \
-        '.safetensors'
+    tag = hashlib.sha1(str(video_id).encode()).hexdigest()[:8]
+    return f'{readable}-{tag}.safetensors'
 
 
-def write_video_features(path: str, patch_tokens: torch.Tensor,
-                         frame_inds, frame_times, meta: Dict[str, object]
-                         ) -> None:
+def write_video_features(path: str, patch_tokens: torch.Tensor, frame_inds,
+                         frame_times, meta: Dict[str, object]) -> None:
     """Write one video's tokens atomically.
 
     Args:
@@ -117,23 +116,26 @@ def _header(path: str) -> dict:
     with open(path, 'rb') as f:
         raw = f.read(8)
         if len(raw) < 8:
-            raise TruncatedFeatureFile(f'{path}: {size} bytes, too short for a '
-                             'safetensors header (truncated)')
+            raise TruncatedFeatureFile(
+                f'{path}: {size} bytes, too short for a '
+                'safetensors header (truncated)')
         length = struct.unpack('<Q', raw)[0]
         if 8 + length > size:
-            raise TruncatedFeatureFile(f'{path}: header of {length} bytes but the file '
-                             f'has {size} (truncated)')
+            raise TruncatedFeatureFile(
+                f'{path}: header of {length} bytes but the file '
+                f'has {size} (truncated)')
         try:
             header = json.loads(f.read(length))
         except ValueError as err:
             raise TruncatedFeatureFile(f'{path}: unreadable header '
-                             f'({err})') from err
-    end = max((v['data_offsets'][1] for k, v in header.items()
-               if k != '__metadata__'), default=0)
+                                       f'({err})') from err
+    end = max((v['data_offsets'][1]
+               for k, v in header.items() if k != '__metadata__'),
+              default=0)
     if 8 + length + end != size:
         raise TruncatedFeatureFile(
             f'{path}: {size} bytes, expected {8 + length + end} '
-                         'from its header (truncated)')
+            'from its header (truncated)')
     return header
 
 
@@ -149,8 +151,10 @@ def verify_video_file(path: str, encoder: str, config: str) -> None:
     if missing:
         raise ValueError(f'{path}: no tensor {missing[0]!r} (expected '
                          f'{list(TENSOR_KEYS)})')
-    meta = {k: json.loads(v) for k, v in
-            header.get('__metadata__', {}).items()}
+    meta = {
+        k: json.loads(v)
+        for k, v in header.get('__metadata__', {}).items()
+    }
     for key, want in (('encoder', encoder), ('config_hash', config)):
         if meta.get(key) != want:
             raise ValueError(f'{path}: {key}={meta.get(key)!r}, expected '
@@ -175,11 +179,14 @@ def read_video_features(path: str, video_id: str, encoder: str,
 def write_index(out_dir: str, encoder: str, config: dict,
                 videos: Dict[str, str]) -> str:
     path = osp.join(out_dir, INDEX_NAME)
-    index = dict(format=FORMAT, encoder=encoder,
-                 config_hash=config_hash(config), config=config,
-                 videos=dict(sorted(videos.items())))
-    atomic_write_bytes(path, json.dumps(index, indent=1,
-                                        default=repr).encode())
+    index = dict(
+        format=FORMAT,
+        encoder=encoder,
+        config_hash=config_hash(config),
+        config=config,
+        videos=dict(sorted(videos.items())))
+    atomic_write_bytes(path,
+                       json.dumps(index, indent=1, default=repr).encode())
     return path
 
 
@@ -203,8 +210,7 @@ def read_index(out_dir: str) -> Optional[dict]:
     return index
 
 
-def check_index(index: dict, out_dir: str, encoder: str,
-                config: str) -> None:
+def check_index(index: dict, out_dir: str, encoder: str, config: str) -> None:
     """Refuse a cache made by another encoder or sampling config."""
     path = osp.join(out_dir, INDEX_NAME)
     if index['encoder'] != encoder:

@@ -2,11 +2,15 @@
 import json
 import os
 import os.path as osp
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from safetensors.torch import load_file
 
 from hvlm.apis.feature_extraction import extract_features
 from hvlm.models.text.tokenizer import WordTokenizer
@@ -15,7 +19,8 @@ from hvlm.datasets.feature_cache import (read_index, verify_video_file,
 from hvlm.registry import DATASETS, MODELS
 from hvlm.utils import register_all_modules
 from tests.hf_checkpoints import save_tiny_model
-from tests.test_tools.conftest import REPO, run_tool
+from tests.dist_helpers import free_port
+from tests.test_tools.conftest import REPO
 
 CONFIG = str(REPO / 'configs' / 'pretrained' / 'hier_sports_clip-vitb16.py')
 
@@ -160,6 +165,15 @@ def test_cache_of_another_encoder_or_config_is_refused(
     assert index['encoder'] in str(err.value) and 'index.json' in str(
         err.value)
 
+    # without the index (a killed run), each file's own metadata refuses
+    import shutil
+    copy = tmp_path / 'no_index'
+    shutil.copytree(out, copy)
+    os.remove(copy / 'index.json')
+    with pytest.raises(ValueError, match=r"\.safetensors: encoder="):
+        extract_features(small_config(tiny_demo_root, other), 'train',
+                         str(copy), progress=False)
+
     changed = small_config(tiny_demo_root, cfg.model.backbone.stem.pretrained)
     changed.test_dataloader.dataset.pipeline[1]['clip_len'] = 2
     with pytest.raises(ValueError, match=index['config_hash']):
@@ -187,14 +201,33 @@ def test_loader_names_file_and_key(cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_tool_on_two_ranks(tiny_demo_root, tiny_clip, tmp_path):
+def test_tool_on_two_ranks_matches_one_process(cache, tiny_demo_root,
+                                               tiny_clip, tmp_path):
+    """torchrun with 2 gloo ranks: each encodes its half, rank 0 writes the
+    index, and the files hold the tokens one process wrote."""
+    cfg, single, _ = cache
     out = tmp_path / 'cache'
-    run_tool('misc/extract_features.py', CONFIG, '--split', 'train',
-             '--out', out, '--no-progress', '--cfg-options',
-             f'model.backbone.stem.pretrained={tiny_clip}',
-             f'train_dataloader.dataset.data_root={tiny_demo_root}/training',
-             f'test_dataloader.dataset.data_root={tiny_demo_root}/test',
-             env=dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
-                      MASTER_ADDR='127.0.0.1', MASTER_PORT='29533'),
-             timeout=300)
-    assert len(read_index(str(out))['videos']) >= 3
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+         '2', '--master_port', str(free_port()),
+         str(REPO / 'tools' / 'misc' / 'extract_features.py'), CONFIG,
+         '--split', 'train', '--out', str(out), '--no-progress',
+         '--cfg-options', f'model.backbone.stem.pretrained={tiny_clip}',
+         f'train_dataloader.dataset.data_root={tiny_demo_root}/training',
+         f'test_dataloader.dataset.data_root={tiny_demo_root}/test'],
+        env=env, capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    index, ref = read_index(str(out)), read_index(single)
+    assert index['videos'] == ref['videos']
+    assert index['encoder'] == ref['encoder']
+    counts = [int(n) for n in re.findall(r'rank \d: (\d+) videos encoded',
+                                         log)]
+    assert sorted(counts) == [len(ref['videos']) // 2,
+                              (len(ref['videos']) + 1) // 2]
+    for name in ref['videos'].values():
+        a = load_file(str(out / 'videos' / name))
+        b = load_file(osp.join(single, 'videos', name))
+        torch.testing.assert_close(a['patch_tokens'], b['patch_tokens'])
+        assert torch.equal(a['frame_inds'], b['frame_inds'])
