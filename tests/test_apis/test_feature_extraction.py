@@ -231,3 +231,26 @@ def test_tool_on_two_ranks_matches_one_process(cache, tiny_demo_root,
         b = load_file(osp.join(single, 'videos', name))
         torch.testing.assert_close(a['patch_tokens'], b['patch_tokens'])
         assert torch.equal(a['frame_inds'], b['frame_inds'])
+
+
+@pytest.mark.slow
+def test_train_py_from_the_cache(cache, tiny_demo_root, tiny_clip, tmp_path):
+    """The shipped cached config, through tools/train.py: one epoch with
+    validation, the ViT never run on frames (no resize line logged)."""
+    from tests.test_tools.conftest import data_options, find_one, run_tool
+    from tests.test_tools.test_train_pretrained import SMALL
+    cfg, train_cache, _ = cache
+    val_cache = str(tmp_path / 'val_cache')
+    extract_features(cfg, 'val', val_cache, progress=False)
+    config = str(REPO / 'configs' / 'pretrained' /
+                 'hier_sports_clip-vitb16_cached.py')
+    work = tmp_path / 'work'
+    run_tool('train.py', config, '--work-dir', work, '--cfg-options',
+             f'model.backbone.stem.pretrained={tiny_clip}',
+             f'train_dataloader.dataset.pipeline.0.cache_dir={train_cache}',
+             f'val_dataloader.dataset.pipeline.0.cache_dir={val_cache}',
+             f'test_dataloader.dataset.pipeline.0.cache_dir={val_cache}',
+             *data_options(tiny_demo_root), *SMALL, timeout=600)
+    log = find_one(work, '*.log').read_text()
+    assert 'Epoch(train)' in log and 'action/frame_top1' in log
+    assert 'are resized to' not in log

@@ -34,6 +34,10 @@ class LoadCachedFeatures(BaseTransform):
     """
 
     def __init__(self, cache_dir: str) -> None:
+        if not cache_dir:
+            raise ValueError(
+                f'LoadCachedFeatures: cache_dir={cache_dir!r}; set it to the '
+                '--out directory of tools/misc/extract_features.py')
         self.cache_dir = cache_dir
         self._index = None  # read in the worker, on first use
 

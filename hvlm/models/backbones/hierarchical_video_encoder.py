@@ -220,9 +220,8 @@ class HierarchicalVideoEncoder(BaseModule):
                 embedded = self.patch_embed.embed_tokens(frame_tokens)
         else:
             if x is None or x.dim() != 5:
-                raise ValueError(
-                    'expected clips [B, C, T, H, W], got '
-                    f'{None if x is None else tuple(x.shape)}')
+                got = 'None' if x is None else f'shape {tuple(x.shape)}'
+                raise ValueError(f'expected clips [B, C, T, H, W], got {got}')
             num_frames = x.shape[2]
             clips = x  # [B, C_in, T, H, W], for mergers that read frames
         # [B, N0, C0], grid (T0, H0, W0)
