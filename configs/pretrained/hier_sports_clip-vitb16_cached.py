@@ -6,8 +6,9 @@
 #     --out /data/cache/train --cfg-options \
 #     model.backbone.stem.pretrained=/data/clip-vit-base-patch16
 #   (the same with --split val --out /data/cache/val)
-#   python tools/train.py configs/pretrained/hier_sports_clip-vitb16_cached.py \
-#     --cfg-options model.backbone.stem.pretrained=/data/clip-vit-base-patch16 \
+#   python tools/train.py \
+#     configs/pretrained/hier_sports_clip-vitb16_cached.py --cfg-options \
+#     model.backbone.stem.pretrained=/data/clip-vit-base-patch16 \
 #     train_dataloader.dataset.pipeline.0.cache_dir=/data/cache/train \
 #     val_dataloader.dataset.pipeline.0.cache_dir=/data/cache/val \
 #     test_dataloader.dataset.pipeline.0.cache_dir=/data/cache/val
