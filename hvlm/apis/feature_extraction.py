@@ -19,6 +19,7 @@ from hvlm.datasets.feature_cache import (TruncatedFeatureFile, check_index,
                                          write_video_features)
 from hvlm.registry import DATASETS, MODELS
 from hvlm.utils import register_all_modules
+from hvlm.utils.atomic_io import remove_stale_temp_files
 
 __all__ = ['extraction_config', 'extract_features']
 
@@ -81,6 +82,11 @@ def extract_features(cfg: Config, split: str, out_dir: str,
                    (0, 1))
     video_dir = osp.join(out_dir, 'videos')
     os.makedirs(video_dir, exist_ok=True)
+    # partial files of a killed run (never renamed into place); each rank
+    # removes only those whose writing process is gone
+    for directory in (out_dir, video_dir):
+        remove_stale_temp_files(
+            directory, lambda msg: print_log(msg, logger='current'))
     mine = ids[rank::world]
     # rank 0's share stands for the progress of all (they are equal +-1)
     bar = ProgressBar(len(mine)) if progress and rank == 0 else None

@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 import re
+import socket
 import subprocess
 import sys
 
@@ -135,6 +136,12 @@ def test_resume_keeps_good_files_and_remakes_truncated(
     with open(cut, 'r+b') as f:
         f.truncate(size // 2)
     os.remove(gone)
+    # and the temporary file of the write it was killed in (its writer's
+    # pid, 999999, is not running)
+    host = re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname())
+    stray = osp.join(out, 'videos', f'.{names[1]}.{host}.999999.abcdefgh.tmp')
+    with open(stray, 'wb') as f:
+        f.write(b'partial')
     kept = {n: os.stat(osp.join(out, 'videos', n)).st_mtime_ns
             for n in names[2:]}
     with pytest.raises(ValueError, match='truncated'):
@@ -143,6 +150,7 @@ def test_resume_keeps_good_files_and_remakes_truncated(
     extract_features(cfg, 'train', out, progress=False)
     assert read_index(out)['videos'] == index['videos']
     assert osp.getsize(cut) == size and osp.exists(gone)
+    assert not osp.exists(stray)
     # the good files were not rewritten
     assert kept == {n: os.stat(osp.join(out, 'videos', n)).st_mtime_ns
                     for n in names[2:]}
