@@ -262,3 +262,38 @@ def test_train_py_from_the_cache(cache, tiny_demo_root, tiny_clip, tmp_path):
     log = find_one(work, '*.log').read_text()
     assert 'Epoch(train)' in log and 'action/frame_top1' in log
     assert 'are resized to' not in log
+
+
+def test_interrupted_run_loses_nothing_written(tiny_demo_root, tiny_clip,
+                                               tmp_path, monkeypatch):
+    """Ctrl-C during the second video: the first video's file stays and
+    verifies, no index is written, and the next run encodes only the
+    rest."""
+    import hvlm.apis.feature_extraction as extraction
+    cfg = small_config(tiny_demo_root, tiny_clip)
+    out = str(tmp_path / 'cache')
+    encode, calls = extraction._encode_one, []
+
+    def interrupted(*args):
+        calls.append(args[-1]['video_id'])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        encode(*args)
+
+    monkeypatch.setattr(extraction, '_encode_one', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(cfg, 'train', out, progress=False)
+    assert read_index(out) is None
+    written = os.listdir(osp.join(out, 'videos'))
+    assert written == [video_file_name(calls[0])]
+    first = osp.join(out, 'videos', written[0])
+    stamp = os.stat(first).st_mtime_ns
+
+    calls.clear()
+    monkeypatch.setattr(extraction, '_encode_one', lambda *a: (
+        calls.append(a[-1]['video_id']), encode(*a)))
+    extract_features(cfg, 'train', out, progress=False)
+    index = read_index(out)
+    assert len(calls) == len(index['videos']) - 1
+    assert os.stat(first).st_mtime_ns == stamp
+    verify_video_file(first, index['encoder'], index['config_hash'])
