@@ -1,4 +1,5 @@
 """Pipeline steps of VideoDataset; importing this registers them all."""
+from .cached_features import LoadCachedFeatures
 from .formatting import FormatShape, PackVideoInputs
 from .loading import DecordDecode, DecordInit, SampleFrames
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
@@ -7,5 +8,5 @@ from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
 __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
-    'PackVideoInputs', 'resize_frames'
+    'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures'
 ]

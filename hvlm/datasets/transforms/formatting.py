@@ -75,7 +75,8 @@ class PackVideoInputs(BaseTransform):
         self,
         meta_keys: Sequence[str] = ('video_id', 'filename', 'domain',
                                     'domain_id', 'avg_fps', 'total_frames',
-                                    'frame_inds', 'frame_times', 'img_shape')
+                                    'frame_inds', 'frame_times', 'img_shape',
+                                    'feature_encoder')
     ) -> None:
         self.meta_keys = tuple(meta_keys)
 

@@ -62,7 +62,12 @@ class FrameTokenStem(BaseModule):
             tuple: tokens ``[B, T0*h*w, C0]`` with ``T0 = ceil(T / t)`` and
             the grid ``(T0, h, w)``.
         """
-        tokens = self.encoder(x).patch_tokens  # [B, T, h, w, Ce]
+        return self.embed_tokens(self.encoder(x).patch_tokens)
+
+    def embed_tokens(self, tokens: Tensor
+                     ) -> Tuple[Tensor, Tuple[int, int, int]]:
+        """The same from the encoder's patch tokens ``[B, T, h, w, Ce]``,
+        computed earlier (a feature cache) or by :meth:`forward`."""
         B, T, h, w, _ = tokens.shape
         t = self.temporal_patch
         T0 = math.ceil(T / t)

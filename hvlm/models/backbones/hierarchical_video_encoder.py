@@ -196,24 +196,34 @@ class HierarchicalVideoEncoder(BaseModule):
 
     def forward(
         self,
-        x: Tensor,
-        embedded: Optional[Tuple[Tensor, Tuple[int, int, int]]] = None
+        x: Optional[Tensor],
+        embedded: Optional[Tuple[Tensor, Tuple[int, int, int]]] = None,
+        frame_tokens: Optional[Tensor] = None
     ) -> VideoFeatures:
         """Encode clips.
 
         Args:
-            x (Tensor): ``[B, C_in, T, H, W]`` normalised clips.
+            x (Tensor, optional): ``[B, C_in, T, H, W]`` normalised clips;
+                ``None`` with ``frame_tokens``.
             embedded (tuple, optional): ``self.patch_embed(x)`` when the
                 caller has it already (the model's router does).
+            frame_tokens (Tensor, optional): the stem encoder's patch
+                tokens ``[B, T, h, w, C_enc]`` read from a feature cache,
+                in place of ``x``: the ViT is skipped.
 
         Returns:
             VideoFeatures: final tokens and how they map to the tubelets.
         """
-        if x.dim() != 5:
-            raise ValueError(f'expected clips [B, C, T, H, W], got shape '
-                             f'{tuple(x.shape)}')
-        num_frames = x.shape[2]
-        clips = x  # [B, C_in, T, H, W], for mergers that read the frames
+        if frame_tokens is not None:
+            num_frames, clips = self._check_cached(frame_tokens), None
+            if embedded is None:
+                embedded = self.patch_embed.embed_tokens(frame_tokens)
+        else:
+            if x is None or x.dim() != 5:
+                got = 'None' if x is None else f'shape {tuple(x.shape)}'
+                raise ValueError(f'expected clips [B, C, T, H, W], got {got}')
+            num_frames = x.shape[2]
+            clips = x  # [B, C_in, T, H, W], for mergers that read frames
         # [B, N0, C0], grid (T0, H0, W0)
         x, grid = self.patch_embed(x) if embedded is None else embedded
         B, N0, _ = x.shape
@@ -268,6 +278,34 @@ class HierarchicalVideoEncoder(BaseModule):
             grid=grid,
             temporal_patch=self.patch_embed.patch_size[0],
             num_frames=num_frames)
+
+    def _check_cached(self, frame_tokens: Tensor) -> int:
+        """Refuse cached tokens where they cannot stand for the stem's
+        output; the number of frames otherwise."""
+        if not isinstance(self.patch_embed, FrameTokenStem):
+            raise ValueError('cached frame tokens need a backbone with a '
+                             'pretrained stem (backbone.stem)')
+        if frame_tokens.dim() != 5 or frame_tokens.shape[-1] != \
+                self.patch_embed.encoder.embed_dims:
+            raise ValueError(
+                'cached frame tokens must be [B, T, h, w, '
+                f'{self.patch_embed.encoder.embed_dims}], got '
+                f'{tuple(frame_tokens.shape)}')
+        if any(p.requires_grad
+               for p in self.patch_embed.encoder.parameters()):
+            raise ValueError(
+                'the stem encoder has trainable weights (unfreeze or LoRA), '
+                'so features cached from its frozen weights are stale; '
+                'train on videos instead')
+        # Mergers that measure cues on the pixels have none to read.
+        if getattr(self.merger, 'motion_enabled', False) or getattr(
+                self.merger, 'saliency_enabled', False):
+            raise ValueError(
+                f'{type(self.merger).__name__} reads motion/saliency cues '
+                'from the frames, which a feature cache does not hold; '
+                'disable them (motion=dict(enabled=False), '
+                'saliency=dict(enabled=False)) to train from the cache')
+        return frame_tokens.shape[1]
 
     def _merge_plan(self, num_tokens: int) -> Dict[int, Optional[int]]:
         """Block id of every merge point -> tokens to keep after it, or

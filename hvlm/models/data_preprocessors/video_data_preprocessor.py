@@ -24,13 +24,19 @@ class VideoDataPreprocessor(BaseDataPreprocessor):
             encoder fills both from its checkpoint
             (:meth:`use_statistics`).
         to_float (bool): Cast to float32. Must stay True when normalising.
+        cached_features (bool): The batch holds a stem encoder's patch
+            tokens ``[num_clips, T, h, w, C]`` from a feature cache
+            (``LoadCachedFeatures``), not frames: they are stacked and
+            cast but never normalised, and the model skips its ViT.
     """
 
     def __init__(self,
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
-                 to_float: bool = True) -> None:
+                 to_float: bool = True,
+                 cached_features: bool = False) -> None:
         super().__init__()
+        self.cached_features = bool(cached_features)
         if (mean is None) != (std is None):
             raise ValueError(f'mean={mean} and std={std} must be given '
                              'together (or both None)')
@@ -114,11 +120,18 @@ class VideoDataPreprocessor(BaseDataPreprocessor):
             dict(inputs=torch.stack(list(inputs)),
                  data_samples=list(data_samples)))
         inputs = batch['inputs']  # [B, num_clips, C, T, H, W]
-        if inputs.dim() != 6:
+        if not self.cached_features and inputs.dim() != 6:
             raise ValueError('each input must be [num_clips, C, T, H, W], '
                              f'got {tuple(inputs.shape[1:])}')
         if self.to_float:
             inputs = inputs.float()
+        if self.cached_features:
+            if not inputs.is_floating_point():
+                raise ValueError(
+                    'cached_features=True but the inputs are '
+                    f'{inputs.dtype} frames; the pipeline must start with '
+                    'LoadCachedFeatures')
+            return dict(inputs=inputs, data_samples=batch['data_samples'])
         if self.normalise:
             if inputs.shape[2] != self.mean.shape[2]:
                 raise ValueError(

@@ -245,6 +245,8 @@ class HierarchicalVLM(BaseModel):
         if inputs.dim() != 6:
             raise ValueError('inputs must be [B, num_clips, C, T, H, W], got '
                              f'shape {tuple(inputs.shape)}')
+        if getattr(self.data_preprocessor, 'cached_features', False):
+            return self._encode_cached(inputs, data_samples, mode)
         B, num_clips = inputs.shape[:2]
         clips = inputs.flatten(0, 1)  # [B*num_clips, C, T, H, W]
         # The stem runs once: its output serves the router and, unless the
@@ -259,6 +261,47 @@ class HierarchicalVLM(BaseModel):
             feats = self.backbone(clips)
         else:
             feats = self.backbone(clips, embedded=embedded)
+        if self.experts is not None and weights is not None:
+            feats.tokens = self.experts(
+                feats.tokens,
+                weights.repeat_interleave(num_clips, 0))  # [B*nc, N, C]
+        feats.num_clips = num_clips
+        return feats, routing, gt
+
+    def _encode_cached(self, tokens: Tensor, data_samples: OptSampleList,
+                       mode: str) -> Tuple[VideoFeatures, Optional[Routing],
+                                           Optional[Tensor]]:
+        """:meth:`_encode` on cached stem tokens ``[B, num_clips, T, h, w,
+        C_enc]``: the stem's ViT is not run. Each sample's
+        ``feature_encoder`` (written by ``LoadCachedFeatures``) must name
+        this model's stem encoder."""
+        from hvlm.datasets.feature_cache import encoder_identity
+        stem = getattr(self.backbone, 'patch_embed', None)
+        if not hasattr(stem, 'embed_tokens'):
+            raise ValueError('data_preprocessor.cached_features=True needs '
+                             'a backbone with a pretrained stem')
+        if self._stem_is_adapted():
+            raise ValueError('LoRA layers inside the stem change its tokens '
+                             'per domain; a feature cache of the frozen '
+                             'stem cannot stand for them')
+        if getattr(self, '_stem_identity', None) is None:
+            self._stem_identity = encoder_identity(stem.encoder)
+        for sample in data_samples or ():
+            made_by = sample.get('feature_encoder')
+            if made_by != self._stem_identity:
+                raise ValueError(
+                    f'features of {sample.get("video_id")!r} were extracted '
+                    f'by encoder {made_by!r}, but this model\'s stem is '
+                    f'{self._stem_identity!r}')
+        B, num_clips = tokens.shape[:2]
+        tokens = tokens.flatten(0, 1)  # [B*num_clips, T, h, w, C_enc]
+        if self.adapter is not None:
+            self.adapter.select(None)
+        embedded = stem.embed_tokens(tokens)  # ([B*nc, N0, C0], grid)
+        weights, routing, gt = self.route(tokens, num_clips, data_samples,
+                                          mode, embedded)
+        self._select(weights, num_clips)
+        feats = self.backbone(None, embedded=embedded, frame_tokens=tokens)
         if self.experts is not None and weights is not None:
             feats.tokens = self.experts(
                 feats.tokens,
