@@ -140,3 +140,29 @@ def test_tool_errors_name_the_fault(tmp_path):
                     '--model-config', TINY.replace('tiny_sports', 'none'),
                     check=False)
     assert proc.returncode != 0 and 'none.py' in proc.stderr
+
+
+def test_amp_setting_runs_its_steps_under_autocast(tiny_demo_root):
+    """``model_amp`` times the model under bfloat16 autocast (its training
+    step through AmpOptimWrapper, its inference under mmengine's autocast);
+    ``model`` stays in float32."""
+    import torch
+    from mmengine.config import Config
+
+    from hvlm.utils import register_all_modules
+    from hvlm.utils.config import share_vocabulary
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict(
+        dict(option.split('=', 1) for option in data_options(tiny_demo_root)))
+    share_vocabulary(cfg)
+    for setting, want in (('model', torch.float32),
+                          ('model_amp', torch.bfloat16)):
+        subject = bench.Subject(cfg, setting, infer=True)
+        linear = next(m for m in subject.model.backbone.modules()
+                      if isinstance(m, torch.nn.Linear))
+        seen = []
+        linear.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        subject.train_step()
+        subject.infer_step()
+        assert seen and set(seen) == {want}, setting
