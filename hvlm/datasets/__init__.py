@@ -8,10 +8,12 @@ from .exceptions import AnnotationError, VideoReadError
 from .samplers import DomainWeightedSampler, SeededSampler
 from .transforms import *  # noqa: F401,F403
 from .video_dataset import VideoDataset
+from .video_text_dataset import VideoTextDataset, label_to_text
 
 __all__ = [
     'VideoDataset', 'video_collate', 'check_videos', 'generate_demo_data',
     'ensure_demo_data', 'AnnotationError', 'VideoReadError', 'caption_words',
     'segment_at_times', 'DEMO_CLASSES', 'DEMO_DOMAINS', 'DEMO_ANSWERS',
-    'SeededSampler', 'DomainWeightedSampler'
+    'SeededSampler', 'DomainWeightedSampler', 'VideoTextDataset',
+    'label_to_text'
 ]

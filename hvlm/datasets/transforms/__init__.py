@@ -1,12 +1,14 @@
 """Pipeline steps of VideoDataset; importing this registers them all."""
 from .cached_features import LoadCachedFeatures
 from .formatting import FormatShape, PackVideoInputs
-from .loading import DecordDecode, DecordInit, SampleFrames
+from .loading import (DecordDecode, DecordInit, SampleFrames,
+                      SampleSegmentFrames, SampleText)
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
                          resize_frames)
 
 __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
-    'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures'
+    'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
+    'SampleSegmentFrames', 'SampleText'
 ]

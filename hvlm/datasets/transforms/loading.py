@@ -204,3 +204,84 @@ class DecordDecode(BaseTransform):
         results['imgs'] = np.ascontiguousarray(imgs)
         results['img_shape'] = tuple(imgs.shape[1:3])
         return results
+
+
+@TRANSFORMS.register_module()
+class SampleSegmentFrames(SampleFrames):
+    """:class:`SampleFrames` inside one segment of the video.
+
+    The segment is ``results['segment']`` (start, end in seconds, as
+    :class:`VideoTextDataset` writes it); the frames whose times
+    ``index / avg_fps`` fall in ``[start, end)`` are the video sampled, the
+    same way :class:`SampleFrames` samples a whole one (a segment shorter
+    than the clip gets a smaller interval, one with fewer than
+    ``clip_len`` frames is unusable). Without ``segment`` the whole video is
+    sampled.
+
+    Required keys: ``total_frames``, ``avg_fps``; ``segment`` optional.
+    Added keys: those of :class:`SampleFrames`.
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        segment = results.get('segment')
+        if segment is None:
+            return super().transform(results)
+        total = int(results['total_frames'])
+        fps = float(results['avg_fps'])
+        first = min(max(int(np.ceil(segment[0] * fps - 1e-6)), 0), total)
+        stop = min(max(int(np.ceil(segment[1] * fps - 1e-6)), first), total)
+        inner = dict(results, total_frames=stop - first)
+        try:
+            inner = super().transform(inner)
+        except VideoReadError as e:
+            raise VideoReadError(
+                results.get('filename', '<unknown>'),
+                f'segment {tuple(segment)} s has {stop - first} frames, '
+                f'fewer than clip_len={self.clip_len}') from e
+        inds = inner['frame_inds'] + first
+        results.update(inner, total_frames=total, frame_inds=inds,
+                       frame_times=inds / fps)
+        return results
+
+
+@TRANSFORMS.register_module()
+class SampleText(BaseTransform):
+    """Choose the text a segment is paired with.
+
+    In training, a segment with both a caption and a label text gets its
+    caption with probability ``caption_prob`` and its label text otherwise
+    (numpy's generator, seeded per sample by ``SeededSampler``); with one of
+    them, that one. In test mode the caption is preferred, so retrieval is
+    scored on captions; zero-shot classification uses ``label_id`` and the
+    class texts, not this text.
+
+    Required keys: ``caption``, ``label_text`` (either may be None).
+    Added keys: ``text``.
+    """
+
+    def __init__(self, caption_prob: float = 0.5,
+                 test_mode: bool = False) -> None:
+        if not 0 <= caption_prob <= 1:
+            raise ValueError(
+                f'SampleText: caption_prob={caption_prob} must be in [0, 1]')
+        self.caption_prob = caption_prob
+        self.test_mode = test_mode
+
+    def transform(self, results: Dict) -> Dict:
+        caption, label = results.get('caption'), results.get('label_text')
+        if caption is None and label is None:
+            raise ValueError(
+                f'SampleText: {results.get("video_id")} segment '
+                f'{results.get("segment")} has neither caption nor label')
+        if caption is None or label is None:
+            text = caption if label is None else label
+        elif self.test_mode:
+            text = caption
+        else:
+            text = caption if np.random.rand() < self.caption_prob else label
+        results['text'] = text
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(caption_prob={self.caption_prob}, '
+                f'test_mode={self.test_mode})')

@@ -4,8 +4,10 @@ from .domain_accuracy import DomainAccuracy
 from .frame_action_metric import FrameActionMetric
 from .temporal_action_detection_metric import TemporalActionDetectionMetric
 from .video_qa_metric import VideoQAMetric
+from .video_text_retrieval_metric import VideoTextRetrievalMetric
 
 __all__ = [
     'DomainAccuracy', 'FrameActionMetric', 'CaptionMetric',
-    'TemporalActionDetectionMetric', 'VideoQAMetric'
+    'TemporalActionDetectionMetric', 'VideoQAMetric',
+    'VideoTextRetrievalMetric'
 ]
