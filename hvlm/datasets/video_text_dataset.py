@@ -50,6 +50,10 @@ class VideoTextDataset(VideoDataset):
         caption_iou (float): Least temporal IoU pairing a caption with an
             action.
         min_duration (float): Shortest segment kept, in seconds.
+        exclude_labels (Sequence[str]): Actions whose segments are dropped
+            (with their captions), so that a pretraining leaves classes out
+            for a later zero-shot or few-shot evaluation on them; they stay
+            in ``metainfo['classes']``.
         **kwargs: :class:`VideoDataset` arguments (``data_root``,
             ``pipeline``, ``domains``, ``vocab_root``, ``demo``, ...).
     """
@@ -59,6 +63,7 @@ class VideoTextDataset(VideoDataset):
                  label_template: str = 'a video of {}.',
                  caption_iou: float = 0.5,
                  min_duration: float = 0.2,
+                 exclude_labels: Sequence[str] = (),
                  **kwargs) -> None:
         if label_template.count('{}') != 1:
             raise ValueError(
@@ -71,6 +76,8 @@ class VideoTextDataset(VideoDataset):
         self.label_template = label_template
         self.caption_iou = caption_iou
         self.min_duration = min_duration
+        self.exclude_labels = (exclude_labels, ) if isinstance(
+            exclude_labels, str) else tuple(exclude_labels)
         kwargs.setdefault('tasks', ('action_detection', 'video_captioning'))
         super().__init__(*args, **kwargs)
 
@@ -82,7 +89,13 @@ class VideoTextDataset(VideoDataset):
         return [self.label_text(c) for c in self._metainfo['classes']]
 
     def load_data_list(self) -> List[dict]:
-        items, short = [], 0
+        classes = self._metainfo['classes']
+        unknown = [c for c in self.exclude_labels if c not in classes]
+        if unknown:
+            raise ValueError(
+                f'VideoTextDataset: exclude_labels={self.exclude_labels} '
+                f'names {unknown}, not among the classes {tuple(classes)}')
+        items, short, excluded = [], 0, 0
         for video in super().load_data_list():
             base = {
                 k: video[k]
@@ -122,6 +135,9 @@ class VideoTextDataset(VideoDataset):
                             label_text=None,
                             caption=text))
             for seg in segments:
+                if seg['label'] in self.exclude_labels:
+                    excluded += 1
+                    continue
                 if seg['segment'][1] - seg['segment'][0] < self.min_duration:
                     short += 1
                     continue
@@ -132,6 +148,11 @@ class VideoTextDataset(VideoDataset):
                 f'shorter than min_duration={self.min_duration} s dropped',
                 logger='current',
                 level=logging.WARNING)
+        if excluded:
+            print_log(
+                f'VideoTextDataset({self.data_root}): {excluded} segments of '
+                f'exclude_labels={self.exclude_labels} left out',
+                logger='current')
         if not items:
             raise ValueError(
                 f'VideoTextDataset({self.data_root}): no segment with an '

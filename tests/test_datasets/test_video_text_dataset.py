@@ -46,6 +46,13 @@ def test_segments_pair_with_the_best_overlapping_caption(tmp_path):
         'a video of rest.', 'a video of roll right.', 'a video of spin.'
     ]
     assert items[2]['label_id'] == -1
+    kept = VideoTextDataset(data_root=str(tmp_path),
+                            exclude_labels=['spin'])
+    assert [kept.get_data_info(i)['label'] for i in range(len(kept))] == [
+        'roll_right', None, None]
+    assert 'spin' in kept.metainfo['classes']
+    with pytest.raises(ValueError, match='jump'):
+        VideoTextDataset(data_root=str(tmp_path), exclude_labels=['jump'])
     with pytest.raises(ValueError, match='exactly one'):
         VideoTextDataset(data_root=str(tmp_path), label_template='{} {}')
 
