@@ -2,11 +2,13 @@
 from .cached_features import LoadCachedFeatures
 from .formatting import FormatShape, PackVideoInputs
 from .loading import DecordDecode, DecordInit, SampleFrames
+from .pack_recognition import PackRecognitionInputs
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
                          resize_frames)
 
 __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
-    'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures'
+    'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
+    'PackRecognitionInputs'
 ]
