@@ -1,0 +1,97 @@
+"""Prompt learners on a tiny random CLIP: the towers run as transformers
+runs them, VideoCoOp from a phrase is CLIP's feature of the sentence, a
+class's feature ignores the other classes, visual prompts reach the
+layers they name."""
+import pytest
+import torch
+
+from hvlm.models.backbones import HFTextEncoder, HFVisionEncoder
+from hvlm.models.layers import ClipTowers, encode_images, encode_texts
+from hvlm.registry import ADAPTERS
+
+
+@pytest.fixture(scope='module')
+def clip(tiny_clip_dir):
+    text = HFTextEncoder(tiny_clip_dir)
+    image = HFVisionEncoder(tiny_clip_dir)
+    towers = ClipTowers(
+        text_model=text.model.text_model,
+        text_projection=text.model.text_projection,
+        vision_model=image.model.vision_model,
+        visual_projection=image.model.visual_projection,
+        tokenizer=text.tokenizer,
+        eos_token_id=text.eos_token_id,
+        max_length=text.max_length)
+    return text, image, towers
+
+
+def test_towers_match_transformers(clip):
+    text, image, towers = clip
+    texts = ['a dog', 'someone rolls to the left', 'the cat sat']
+    with torch.no_grad():
+        ours = encode_texts(towers, texts)
+        ref = text(texts).embeds  # padded batch, HF's causal + pad masks
+        frames = torch.randn(3, 3, 32, 32)
+        assert torch.allclose(encode_images(towers, frames),
+                              image.model(pixel_values=frames).image_embeds,
+                              atol=1e-5)
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_coop_from_phrase_is_clips_sentence_feature(clip):
+    text, _, towers = clip
+    coop = ADAPTERS.build(dict(type='VideoCoOp', ctx_len=None,
+                               ctx_init='a video of a'))
+    coop.setup(towers)
+    assert coop.ctx.shape == (len(towers.word_ids('a video of a')), 32)
+    classes = ['dog', 'person running', 'cat']
+    for c in classes:  # the tokenizer splits at the space: same ids
+        assert [*towers.word_ids('a video of a'), *towers.word_ids(
+            f'{c}.')] == towers.word_ids(f'a video of a {c}.')
+    with torch.no_grad():
+        ours = coop.text_features(towers, classes)
+        ref = text([f'a video of a {c}.' for c in classes]).embeds
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize('learner', ['VideoCoOp', 'DualCoOp'])
+def test_class_feature_ignores_other_classes(clip, learner):
+    _, _, towers = clip
+    torch.manual_seed(0)
+    coop = ADAPTERS.build(dict(type=learner, ctx_len=4))
+    coop.setup(towers)
+    with torch.no_grad():
+        alone = coop.text_features(towers, ['dog'])[0]
+        many = coop.text_features(
+            towers, ['the news anchor speaks to a person', 'dog', 'cat'])
+        fewer = coop.text_features(towers, ['cat', 'dog'])
+    assert torch.allclose(many[1], alone, atol=1e-6)
+    assert torch.allclose(fewer[1], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize('deep', [False, True])
+def test_visual_prompts_reach_the_layers_they_name(clip, deep):
+    _, _, towers = clip
+    dual = ADAPTERS.build(dict(type='DualCoOp', ctx_len=2, ctx_len_video=3,
+                               deep_visual=deep))
+    dual.setup(towers)
+    assert dual.visual_ctx.shape == (2 if deep else 1, 3, 32)
+    seen = []
+    hooks = [
+        layer.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].detach().clone()))
+        for layer in towers.vision_model.encoder.layers
+    ]
+    try:
+        with torch.no_grad():
+            dual.image_features(towers, torch.randn(2, 3, 32, 32), 2)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert [s.shape[1] for s in seen] == [1 + 16 + 3] * 2
+    p = dual.visual_ctx
+    assert torch.equal(seen[0][:, -3:], p[0].expand(2, -1, -1))
+    if deep:  # layer 1 gets its own tokens
+        assert torch.equal(seen[1][:, -3:], p[1].expand(2, -1, -1))
+    else:  # layer 0's tokens, as layer 0 left them
+        assert not torch.allclose(seen[1][:, -3:], p[0].expand(2, -1, -1))
