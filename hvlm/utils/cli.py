@@ -15,6 +15,7 @@ from typing import Iterator
 from mmengine.config import Config, DictAction
 
 from .config import ConfigError, check_config
+from .recognition_options import apply_recognition_options
 from .cpu_amp import cpu_amp_advice
 
 __all__ = [
@@ -148,6 +149,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the train flags to ``cfg`` (in place) and return it."""
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_recognition_options(cfg)
     _set_env_and_work_dir(cfg, args)
 
     if args.no_validate:
@@ -208,6 +210,7 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the test flags to ``cfg`` (in place) and return it."""
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_recognition_options(cfg)
     _set_env_and_work_dir(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False

@@ -64,6 +64,9 @@ class RecognitionDataset(VideoDataset):
         class_subset (str, optional): ``'base'`` or ``'novel'``.
         on_bad_video (str): ``'skip'`` or ``'error'``.
         test_mode (bool): No re-sampling of unreadable videos.
+        vocab_root (str, optional): Ignored by the file formats, whose
+            classes come from their class file (hvlm's runner sets it on
+            every validation and test dataset; ActionVideoDataset uses it).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -80,6 +83,7 @@ class RecognitionDataset(VideoDataset):
                  on_bad_video: str = 'skip',
                  test_mode: bool = False,
                  metainfo: Optional[dict] = None,
+                 vocab_root: Optional[str] = None,
                  **kwargs) -> None:
         name = type(self).__name__
         if on_bad_video not in ('skip', 'error'):
