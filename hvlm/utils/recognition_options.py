@@ -35,6 +35,8 @@ key                         what it sets
                             ``None``: none
 ==========================  ==================================================
 """
+import copy
+
 from mmengine.config import Config
 
 from .config import ConfigError
@@ -89,6 +91,14 @@ def apply_recognition_options(cfg: Config) -> Config:
     model = cfg.get('model', {})
     if 'temporal_pooling' in cfg:
         model.temporal_pooling = cfg.temporal_pooling
+    if 'use_augmentation' in cfg and cfg.get('train_dataloader'):
+        name = 'augmented_train_pipeline' if cfg.use_augmentation else \
+            'train_pipeline'
+        if name not in cfg:
+            raise ConfigError(f'use_augmentation={cfg.use_augmentation} '
+                              f'needs {name} in the config')
+        cfg.train_dataloader.dataset.pipeline = copy.deepcopy(cfg[name])
+    # after the pipeline choice, which would undo it
     if 'num_temporal_views' in cfg:
         for pipeline in _pipelines(cfg):
             for step in pipeline:
@@ -106,13 +116,6 @@ def apply_recognition_options(cfg: Config) -> Config:
                                dict(type='RecognitionDataPreprocessor'))
         pre['batch_augments'] = None if cfg.videomix_type is None else dict(
             type='VideoMix', mix_type=cfg.videomix_type)
-    if 'use_augmentation' in cfg and cfg.get('train_dataloader'):
-        name = 'augmented_train_pipeline' if cfg.use_augmentation else \
-            'train_pipeline'
-        if name not in cfg:
-            raise ConfigError(f'use_augmentation={cfg.use_augmentation} '
-                              f'needs {name} in the config')
-        cfg.train_dataloader.dataset.pipeline = cfg[name]
     if cfg.get('continue_from'):
         cfg.load_from = cfg.continue_from
     if 'early_stopping' in cfg:

@@ -1,0 +1,76 @@
+"""Every recognition config loads, passes the config checks and builds its
+model on a tiny CLIP; the original's option keys act where they should
+after --cfg-options."""
+import pytest
+from mmengine.config import Config
+
+from hvlm.registry import MODELS
+from hvlm.utils.config import check_config
+from hvlm.utils.recognition_options import apply_recognition_options
+from .conftest import REPO
+
+CONFIGS = sorted((REPO / 'configs' / 'recognition').glob('*.py'))
+
+
+def load(path, **options):
+    cfg = Config.fromfile(str(path))
+    cfg.merge_from_dict(options)
+    return apply_recognition_options(cfg)
+
+
+def test_there_are_configs_for_each_method():
+    names = {p.name for p in CONFIGS}
+    for name in ('video_coop_ucf101_16shot.py', 'dual_coop_ucf101_16shot.py',
+                 'vidop_ucf101_16shot.py', 'zero_shot_ucf101.py',
+                 'linear_probe_ucf101_16shot.py',
+                 'video_coop_hvlm-demo_8shot.py',
+                 'video_coop_ucf101_2shot.py'):
+        assert name in names
+
+
+def test_configs_check_and_their_models_build(tiny_clip_dir):
+    built = {}
+    for path in CONFIGS:
+        cfg = load(path)
+        check_config(cfg)
+        model_cfg = dict(cfg.model, pretrained=tiny_clip_dir)
+        if model_cfg.get('classifier') == 'linear':
+            model_cfg['num_classes'] = 4
+        key = repr(sorted(model_cfg.items()))
+        if key not in built:  # the K-shot variants share one model
+            built[key] = MODELS.build(model_cfg)
+        assert built[key].temporal_pooling == cfg.temporal_pooling
+    assert len(built) >= 5
+
+
+def test_option_keys_act_after_overrides():
+    cfg = load(CONFIGS[0].parent / 'dual_coop_ucf101_16shot.py', K_train=4,
+               K_val=None, few_shot_seed=2, batches_per_backprop=3,
+               videomix_type='temporal', use_augmentation=True,
+               num_temporal_views=3, ctx_len=5, early_stopping=2,
+               continue_from='/ckpt/k400.pth', batch_size=1, num_workers=0)
+    train, val = cfg.train_dataloader, cfg.val_dataloader
+    assert (train.dataset.k_shot, train.dataset.k_shot_seed) == (4, 2)
+    assert val.dataset.k_shot is None
+    assert cfg.test_dataloader.dataset.get('k_shot') is None
+    assert cfg.optim_wrapper.accumulative_counts == 3
+    assert cfg.model.data_preprocessor.batch_augments == dict(
+        type='VideoMix', mix_type='temporal')
+    assert any(s['type'] == 'Flip' for s in train.dataset.pipeline)
+    for loader in (train, val, cfg.test_dataloader):
+        frames = [s for s in loader.dataset.pipeline
+                  if s['type'] == 'SampleFrames']
+        assert frames[0]['num_clips'] == 3
+        assert (loader.batch_size, loader.num_workers) == (1, 0)
+    assert cfg.model.prompt_learner.ctx_len == 5
+    stop = [h for h in cfg.custom_hooks if h['type'] == 'EarlyStoppingHook']
+    assert stop == [dict(type='EarlyStoppingHook', monitor='recog/top1',
+                         rule='greater', patience=2)]
+    assert cfg.load_from == '/ckpt/k400.pth'
+    off = load(CONFIGS[0].parent / 'dual_coop_ucf101_16shot.py',
+               videomix_type=None, early_stopping=None)
+    assert off.model.data_preprocessor.batch_augments is None
+    assert not any(h['type'] == 'EarlyStoppingHook'
+                   for h in off.custom_hooks)
+    assert not any(s['type'] == 'Flip'
+                   for s in off.train_dataloader.dataset.pipeline)
