@@ -122,7 +122,11 @@ def parse_test_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate an hvlm checkpoint on the test split')
     _add_common(parser)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'none' for a model complete without one "
+        '(zero-shot CLIPRecognizer: every weight comes from the CLIP '
+        'directory)')
     parser.add_argument(
         '--out',
         help='dump every prediction to this pickle file (.pkl) as well')
@@ -212,7 +216,8 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     apply_recognition_options(cfg)
     _set_env_and_work_dir(cfg, args)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if args.checkpoint.lower() == 'none' else \
+        args.checkpoint
     cfg.resume = False
     if args.amp and cfg.get('test_cfg') is not None and not _cpu_bf16_slow():
         cfg.test_cfg.fp16 = True

@@ -74,3 +74,14 @@ def test_option_keys_act_after_overrides():
                    for h in off.custom_hooks)
     assert not any(s['type'] == 'Flip'
                    for s in off.train_dataloader.dataset.pipeline)
+
+
+def test_zero_shot_tests_without_a_checkpoint():
+    from hvlm.utils.cli import merge_test_args, parse_test_args
+    path = str(CONFIGS[0].parent / 'zero_shot_ucf101.py')
+    cfg = merge_test_args(Config.fromfile(path),
+                          parse_test_args([path, 'none']))
+    assert cfg.load_from is None and cfg.model.get('prompt_learner') is None
+    cfg = merge_test_args(Config.fromfile(path),
+                          parse_test_args([path, 'w/epoch_1.pth']))
+    assert cfg.load_from == 'w/epoch_1.pth'
