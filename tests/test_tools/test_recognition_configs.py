@@ -36,6 +36,9 @@ def test_configs_check_and_their_models_build(tiny_clip_dir):
         model_cfg = dict(cfg.model, pretrained=tiny_clip_dir)
         if model_cfg.get('classifier') == 'linear':
             model_cfg['num_classes'] = 4
+        learner = model_cfg.get('prompt_learner') or {}
+        if 'prompt_depth' in learner:  # the tiny CLIP has 2 layers
+            model_cfg['prompt_learner'] = dict(learner, prompt_depth=2)
         key = repr(sorted(model_cfg.items()))
         if key not in built:  # the K-shot variants share one model
             built[key] = MODELS.build(model_cfg)

@@ -7,8 +7,9 @@ from .lora_linear import LoRALinear
 from .prompt_learner import PromptLearner
 from .video_coop import VideoCoOp
 from .vidop import ViDOP
+from .vilt import ViLT
 
 __all__ = [
     'DomainSelection', 'LoRAAdapter', 'LoRALinear', 'PromptLearner',
-    'VideoCoOp', 'DualCoOp', 'ViDOP'
+    'VideoCoOp', 'DualCoOp', 'ViDOP', 'ViLT'
 ]

@@ -47,6 +47,12 @@ class PromptLearner(BaseModule):
         """``[K, D]`` features of the classes (not normalised)."""
         raise NotImplementedError
 
+    def extra_losses(self, towers: ClipTowers, class_texts: Sequence[str],
+                     class_feats: Tensor) -> Dict[str, Tensor]:
+        """Losses the method adds in training (ViLT's regulariser), given
+        the step's normalised class features ``[K, D]``."""
+        return {}
+
     def image_features(self, towers: ClipTowers, frames: Tensor,
                        num_frames: int) -> Tensor:
         """``[N, D]`` features of ``frames [N, 3, H, W]``, ``num_frames``

@@ -141,6 +141,8 @@ class CLIPRecognizer(BaseModel):
             self.prompt_learner.setup(self.towers)
         self.class_texts: Optional[Tuple[str, ...]] = None
         self._fixed_text: Optional[Tuple[Tuple[str, ...], Tensor]] = None
+        # the class features of the current step, for the learner's losses
+        self._step_text: Optional[Tensor] = None
         if class_texts is not None:
             self.set_class_texts(class_texts)
 
@@ -239,6 +241,7 @@ class CLIPRecognizer(BaseModel):
         if self.linear is not None:
             return self.linear(video)
         text = self.class_features()  # [K, D]
+        self._step_text = text
         scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
         return scale * video @ text.t()
 
@@ -294,7 +297,11 @@ class CLIPRecognizer(BaseModel):
         if mode == 'tensor':
             return logits
         if mode == 'loss':
-            return self.loss(logits, data_samples)
+            losses = self.loss(logits, data_samples)
+            if self.prompt_learner is not None and self.linear is None:
+                losses.update(self.prompt_learner.extra_losses(
+                    self.towers, self.class_texts, self._step_text))
+            return losses
         probs = logits.float().softmax(-1).mean(1)  # [B, K]
         for sample, p in zip(data_samples, probs):
             sample.pred_scores = p.detach()

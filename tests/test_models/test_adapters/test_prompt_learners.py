@@ -95,3 +95,57 @@ def test_visual_prompts_reach_the_layers_they_name(clip, deep):
         assert torch.equal(seen[1][:, -3:], p[1].expand(2, -1, -1))
     else:  # layer 0's tokens, as layer 0 left them
         assert not torch.allclose(seen[1][:, -3:], p[0].expand(2, -1, -1))
+
+
+def test_vilt_prompts_reach_both_towers_coupled(clip):
+    _, _, towers = clip
+    torch.manual_seed(0)
+    vilt = ADAPTERS.build(dict(type='ViLT', ctx_len=2, prompt_depth=2))
+    vilt.setup(towers)
+    assert vilt.switch_layer == 1
+    text, vision = vilt.prompts()
+    with torch.no_grad():  # the coupling: one tower's prompt projected
+        assert torch.allclose(vision[0], vilt.to_vision[0](
+            vilt.text_prompts[0]))
+        assert torch.allclose(text[1], vilt.to_text[0](
+            vilt.vision_prompts[0]))
+    seen = {'text': [], 'vision': []}
+    hooks = [
+        layer.register_forward_pre_hook(
+            lambda m, args, k=k: seen[k].append(args[0].detach().clone()))
+        for k, tower in (('text', towers.text_model),
+                         ('vision', towers.vision_model))
+        for layer in tower.encoder.layers
+    ]
+    try:
+        with torch.no_grad():
+            vilt.text_features(towers, ['dog', 'cat'])
+            vilt.image_features(towers, torch.randn(2, 3, 32, 32), 2)
+    finally:
+        for h in hooks:
+            h.remove()
+    positions = towers.text_model.embeddings.position_embedding.weight
+    with torch.no_grad():
+        # layer 0: context after the start token, plus positions 1..2
+        assert torch.allclose(seen['text'][0][:, 1:3],
+                              (text[0] + positions[1:3]).expand(2, -1, -1))
+        assert torch.allclose(seen['text'][1][:, 1:3],
+                              text[1].expand(2, -1, -1))
+        for i in range(2):
+            assert torch.allclose(seen['vision'][i][:, -2:],
+                                  vision[i].expand(2, -1, -1))
+
+
+def test_vilt_regulariser_is_the_cosine_to_the_template(clip):
+    text_enc, _, towers = clip
+    vilt = ADAPTERS.build(dict(type='ViLT', ctx_len=2, prompt_depth=2,
+                               reg_weight=0.5))
+    vilt.setup(towers)
+    feats = torch.nn.functional.normalize(torch.randn(2, 24), dim=-1)
+    loss = vilt.extra_losses(towers, ['dog', 'cat'], feats)['loss_text_reg']
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(text_enc(
+            ['a video of a person doing dog.',
+             'a video of a person doing cat.']).embeds, dim=-1)
+    expect = 0.5 * (1 - (feats * ref).sum(-1)).mean()
+    assert loss.item() == pytest.approx(expect.item(), abs=1e-5)

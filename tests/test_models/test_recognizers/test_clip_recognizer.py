@@ -36,7 +36,8 @@ def batch(B=2, V=2, T=3, labels=(0, 2), seed=0):
 @pytest.mark.parametrize('learner', [
     dict(type='VideoCoOp', ctx_len=4),
     dict(type='DualCoOp', ctx_len=2, ctx_len_video=2, deep_visual=True),
-    dict(type='ViDOP', ctx_len_video=2)
+    dict(type='ViDOP', ctx_len_video=2),
+    dict(type='ViLT', ctx_len=2, prompt_depth=2)
 ])
 def test_only_the_learner_trains_and_clip_is_unchanged(tiny_clip_dir,
                                                         learner):
@@ -51,8 +52,9 @@ def test_only_the_learner_trains_and_clip_is_unchanged(tiny_clip_dir,
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(trainable, lr=1.0)
     data = model.data_preprocessor(batch(), training=True)
-    loss = model(**data, mode='loss')['loss_cls']
-    loss.backward()
+    losses = model(**data, mode='loss')
+    assert ('loss_text_reg' in losses) == (learner['type'] == 'ViLT')
+    sum(losses.values()).backward()
     for n, p in model.named_parameters():
         if n.startswith('prompt_learner.'):
             assert p.grad is not None and p.grad.abs().sum() > 0, n
