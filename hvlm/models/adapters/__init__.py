@@ -8,8 +8,9 @@ from .prompt_learner import PromptLearner
 from .video_coop import VideoCoOp
 from .vidop import ViDOP
 from .vilt import ViLT
+from .vita import ViTA
 
 __all__ = [
     'DomainSelection', 'LoRAAdapter', 'LoRALinear', 'PromptLearner',
-    'VideoCoOp', 'DualCoOp', 'ViDOP', 'ViLT'
+    'VideoCoOp', 'DualCoOp', 'ViDOP', 'ViLT', 'ViTA'
 ]

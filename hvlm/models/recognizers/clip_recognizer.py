@@ -220,6 +220,7 @@ class CLIPRecognizer(BaseModel):
         learner = self.prompt_learner
         visual = learner is not None and learner.learns_visual
         step = self.image_encoder.frames_per_pass or frames.shape[0]
+        step = max(T, step - step % T)  # whole clips per pass (ViTA)
         feats = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and visual):
             for chunk in frames.split(step):

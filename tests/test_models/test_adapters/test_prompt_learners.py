@@ -149,3 +149,44 @@ def test_vilt_regulariser_is_the_cosine_to_the_template(clip):
              'a video of a person doing cat.']).embeds, dim=-1)
     expect = 0.5 * (1 - (feats * ref).sum(-1)).mean()
     assert loss.item() == pytest.approx(expect.item(), abs=1e-5)
+
+
+def test_vita_frames_exchange_information_and_tokens_reach_layers(clip):
+    _, _, towers = clip
+    torch.manual_seed(0)
+    vita = ADAPTERS.build(dict(type='ViTA', ctx_len=2, num_video_tokens=3,
+                               num_heads=4))
+    vita.setup(towers)
+    frames = torch.randn(4, 3, 32, 32)  # 2 clips of 2 frames
+    changed = frames.clone()
+    changed[1] += 1.0  # the second frame of the first clip
+    with torch.no_grad():
+        a = vita.image_features(towers, frames, 2)
+        b = vita.image_features(towers, changed, 2)
+        plain = encode_images(towers, frames)
+        plain_b = encode_images(towers, changed)
+    # the summary carries frame 1 into frame 0; the other clip is untouched
+    assert not torch.allclose(a[0], b[0], atol=1e-6)
+    assert torch.allclose(a[2:], b[2:], atol=1e-6)
+    assert torch.allclose(plain[0], plain_b[0])  # CLIP alone: no exchange
+    seen = []
+    hooks = [
+        layer.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].detach().clone()))
+        for layer in towers.vision_model.encoder.layers
+    ]
+    try:
+        with torch.no_grad():
+            vita.image_features(towers, frames, 2)
+    finally:
+        for h in hooks:
+            h.remove()
+    for i, hidden in enumerate(seen):  # 1 + 16 patches, then the prompts
+        assert hidden.shape[1] == 17 + 3 + 2
+        assert torch.equal(hidden[:, 17:20],
+                           vita.video_tokens[i].expand(4, -1, -1))
+        with torch.no_grad():
+            assert torch.allclose(hidden[:, 20],
+                                  vita.frame_proj[i](hidden[:, 0]))
+            s = hidden[:, 21]
+        assert torch.equal(s[0], s[1]) and torch.equal(s[2], s[3])

@@ -37,7 +37,8 @@ def batch(B=2, V=2, T=3, labels=(0, 2), seed=0):
     dict(type='VideoCoOp', ctx_len=4),
     dict(type='DualCoOp', ctx_len=2, ctx_len_video=2, deep_visual=True),
     dict(type='ViDOP', ctx_len_video=2),
-    dict(type='ViLT', ctx_len=2, prompt_depth=2)
+    dict(type='ViLT', ctx_len=2, prompt_depth=2),
+    dict(type='ViTA', ctx_len=2, num_video_tokens=2, num_heads=4)
 ])
 def test_only_the_learner_trains_and_clip_is_unchanged(tiny_clip_dir,
                                                         learner):
@@ -210,3 +211,17 @@ def test_bad_config_names_the_key(tiny_clip_dir):
         build(tiny_clip_dir, temporal_pooling='median')
     with pytest.raises(KeyError, match='VideoCoop'):
         build(tiny_clip_dir, prompt_learner=dict(type='VideoCoop'))
+
+
+def test_frames_per_pass_keeps_clips_whole(tiny_clip_dir):
+    learner = dict(type='ViTA', ctx_len=2, num_video_tokens=2, num_heads=4)
+    torch.manual_seed(0)
+    whole = build(tiny_clip_dir, prompt_learner=learner).eval()
+    torch.manual_seed(0)
+    split = build(tiny_clip_dir, prompt_learner=learner,
+                  frames_per_pass=5).eval()  # 5 -> 4: two clips of T=2
+    data = whole.data_preprocessor(batch(V=2, T=2), training=False)
+    with torch.no_grad():
+        assert torch.allclose(whole(data['inputs'], mode='tensor'),
+                              split(data['inputs'], mode='tensor'),
+                              atol=1e-5)
