@@ -25,9 +25,14 @@ class PromptLearner(BaseModule):
             set and caches them).
         learns_visual (bool): :meth:`image_features` uses learned
             parameters (otherwise the image tower runs without autograd).
+        per_clip_text (bool): The class features depend on the clip (STT):
+            the recognizer calls :meth:`start_batch` before encoding a
+            batch's frames and then ``clip_text_features`` (``[clips, K,
+            D]``) instead of :meth:`text_features`.
     """
     fixed_text = False
     learns_visual = False
+    per_clip_text = False
 
     def __init__(self, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -35,6 +40,9 @@ class PromptLearner(BaseModule):
 
     def setup(self, towers: ClipTowers) -> None:
         """Create and initialise the prompts for this CLIP."""
+
+    def start_batch(self) -> None:
+        """Forget what the previous batch's frames left (STT)."""
 
     def word_ids(self, towers: ClipTowers, text: str) -> List[int]:
         """Token ids of ``text`` (cached: class names repeat every step)."""

@@ -50,7 +50,8 @@ class CLIPRecognizer(BaseModel):
     - text side: the ``prompt_learner``'s features (VideoCoOp...), or,
       without one, the mean of CLIP's features of ``templates`` (zero-shot);
       fixed features are computed once per class set and cached, learned
-      ones once per step for the whole class set, never per video or view.
+      ones once per step for the whole class set, never per video or view
+      (except for STT, whose prompts carry each clip's summary tokens).
     - ``classifier='linear'``: a linear probe on the pooled image features
       instead of text (needs ``num_classes``).
     - training: cross entropy of the view-averaged logits (VideoMix's mixed
@@ -174,12 +175,16 @@ class CLIPRecognizer(BaseModel):
                 f'{len(texts)} classes')
         self.class_texts = texts
 
-    def class_features(self) -> Tensor:
-        """Normalised ``[K, D]`` features of the current class set."""
+    def _require_classes(self) -> Tuple[str, ...]:
         if self.class_texts is None:
             raise ValueError(
                 'CLIPRecognizer: no class set; add RecognitionClassesHook '
                 'to custom_hooks or pass class_texts')
+        return self.class_texts
+
+    def class_features(self) -> Tensor:
+        """Normalised ``[K, D]`` features of the current class set."""
+        self._require_classes()
         learner = self.prompt_learner
         if learner is not None and not learner.fixed_text:
             feats = learner.text_features(self.towers, self.class_texts)
@@ -222,6 +227,8 @@ class CLIPRecognizer(BaseModel):
         step = self.image_encoder.frames_per_pass or frames.shape[0]
         step = max(T, step - step % T)  # whole clips per pass (ViTA)
         feats = []
+        if learner is not None:
+            learner.start_batch()
         with torch.set_grad_enabled(torch.is_grad_enabled() and visual):
             for chunk in frames.split(step):
                 if visual:
@@ -241,9 +248,17 @@ class CLIPRecognizer(BaseModel):
         video = self.video_features(inputs, frame_mask)  # [B, V, D]
         if self.linear is not None:
             return self.linear(video)
+        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        learner = self.prompt_learner
+        if learner is not None and learner.per_clip_text:
+            B, V, D = video.shape
+            text = F.normalize(learner.clip_text_features(
+                self.towers, self._require_classes()), dim=-1)
+            self._step_text = text  # [B * V, K, D]
+            text = text.view(B, V, -1, D)
+            return scale * torch.einsum('bvd,bvkd->bvk', video, text)
         text = self.class_features()  # [K, D]
         self._step_text = text
-        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
         return scale * video @ text.t()
 
     @staticmethod

@@ -190,3 +190,39 @@ def test_vita_frames_exchange_information_and_tokens_reach_layers(clip):
                                   vita.frame_proj[i](hidden[:, 0]))
             s = hidden[:, 21]
         assert torch.equal(s[0], s[1]) and torch.equal(s[2], s[3])
+
+
+def test_stt_summary_tokens_reach_every_class_prompt(clip):
+    _, _, towers = clip
+    torch.manual_seed(0)
+    stt = ADAPTERS.build(dict(type='STT', ctx_len=2, num_video_tokens=2,
+                              num_heads=4))
+    stt.setup(towers)
+    frames = torch.randn(4, 3, 32, 32)  # 2 clips of 2 frames
+    seen = []
+    hook = towers.text_model.encoder.layers[0].register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().clone()))
+    try:
+        with torch.no_grad():
+            stt.start_batch()
+            stt.image_features(towers, frames, 2)
+            two = stt.clip_text_features(towers, ['dog', 'cat'])
+            one = stt.clip_text_features(towers, ['cat'])
+    finally:
+        hook.remove()
+    assert two.shape == (2, 2, 24)
+    # per clip, a class's feature still ignores the other classes
+    assert torch.allclose(two[:, 1], one[:, 0], atol=1e-6)
+    # and it depends on the clip: its summaries are in the prompt
+    assert not torch.allclose(two[0], two[1], atol=1e-4)
+    summaries = torch.stack(stt._summaries[0], dim=1)  # [2 clips, 2, C]
+    with torch.no_grad():
+        suffix = stt.summary_to_text(summaries)
+    positions = towers.text_model.embeddings.position_embedding.weight
+    n_dog = len(towers.word_ids('dog.'))
+    start = 1 + 2 + n_dog  # [start] ctx(2) dog. -> the summary tokens
+    hidden = seen[0].view(2, 2, *seen[0].shape[1:])  # [clip, class, L, C]
+    with torch.no_grad():
+        assert torch.allclose(hidden[:, 0, start:start + 2],
+                              suffix + positions[start:start + 2],
+                              atol=1e-6)

@@ -38,7 +38,8 @@ def batch(B=2, V=2, T=3, labels=(0, 2), seed=0):
     dict(type='DualCoOp', ctx_len=2, ctx_len_video=2, deep_visual=True),
     dict(type='ViDOP', ctx_len_video=2),
     dict(type='ViLT', ctx_len=2, prompt_depth=2),
-    dict(type='ViTA', ctx_len=2, num_video_tokens=2, num_heads=4)
+    dict(type='ViTA', ctx_len=2, num_video_tokens=2, num_heads=4),
+    dict(type='STT', ctx_len=2, num_video_tokens=2, num_heads=4)
 ])
 def test_only_the_learner_trains_and_clip_is_unchanged(tiny_clip_dir,
                                                         learner):
