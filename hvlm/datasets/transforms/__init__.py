@@ -1,5 +1,6 @@
 """Pipeline steps of VideoDataset; importing this registers them all."""
 from .cached_features import LoadCachedFeatures
+from .color_jitter import ColorJitter
 from .formatting import FormatShape, PackVideoInputs
 from .loading import DecordDecode, DecordInit, SampleFrames
 from .pack_recognition import PackRecognitionInputs
@@ -10,5 +11,5 @@ __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
     'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
-    'PackRecognitionInputs'
+    'PackRecognitionInputs', 'ColorJitter'
 ]

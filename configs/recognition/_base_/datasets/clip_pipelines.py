@@ -13,8 +13,8 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackRecognitionInputs'),
 ]
-# use_augmentation=True: multi-scale crop and horizontal flip, drawn per
-# video
+# use_augmentation=True: multi-scale crop, horizontal flip and colour
+# jitter, drawn per video
 augmented_train_pipeline = [
     dict(type='DecordInit'),
     sample_frames,
@@ -23,6 +23,7 @@ augmented_train_pipeline = [
     dict(type='RandomResizedCrop', area_range=(0.4, 1.0)),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackRecognitionInputs'),
 ]

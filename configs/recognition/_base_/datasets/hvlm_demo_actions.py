@@ -21,6 +21,7 @@ augmented_train_pipeline = [
     dict(type='Resize', scale=(-1, 64)),
     dict(type='RandomResizedCrop', area_range=(0.6, 1.0)),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='ColorJitter', brightness=0.2, contrast=0.2, saturation=0.2),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackRecognitionInputs'),
 ]
