@@ -88,3 +88,12 @@ def test_zero_shot_tests_without_a_checkpoint():
     cfg = merge_test_args(Config.fromfile(path),
                           parse_test_args([path, 'w/epoch_1.pth']))
     assert cfg.load_from == 'w/epoch_1.pth'
+
+
+def test_unknown_method_names_the_key():
+    from hvlm.utils.config import ConfigError
+    cfg = load(CONFIGS[0].parent / 'video_coop_ucf101_16shot.py')
+    cfg.merge_from_dict({'model.prompt_learner.type': 'VideoCoop'})
+    with pytest.raises(ConfigError, match=r"model.prompt_learner.type = "
+                       r"'VideoCoop' .* did you mean VideoCoOp"):
+        check_config(cfg)
