@@ -28,22 +28,21 @@ def test_there_are_configs_for_each_method():
         assert name in names
 
 
-def test_configs_check_and_their_models_build(tiny_clip_dir):
-    built = {}
+def test_configs_pass_the_config_checks():
+    # check_config resolves every type and checks every argument against
+    # the classes' signatures (the models are built in the model tests)
     for path in CONFIGS:
         cfg = load(path)
         check_config(cfg)
-        model_cfg = dict(cfg.model, pretrained=tiny_clip_dir)
-        if model_cfg.get('classifier') == 'linear':
-            model_cfg['num_classes'] = 4
-        learner = model_cfg.get('prompt_learner') or {}
-        if 'prompt_depth' in learner:  # the tiny CLIP has 2 layers
-            model_cfg['prompt_learner'] = dict(learner, prompt_depth=2)
-        key = repr(sorted(model_cfg.items()))
-        if key not in built:  # the K-shot variants share one model
-            built[key] = MODELS.build(model_cfg)
-        assert built[key].temporal_pooling == cfg.temporal_pooling
-    assert len(built) >= 5
+        assert cfg.model.temporal_pooling == cfg.temporal_pooling
+
+
+def test_vilt_config_builds(tiny_clip_dir):
+    cfg = load(CONFIGS[0].parent / 'vilt_ucf101_16shot.py')
+    learner = dict(cfg.model.prompt_learner, prompt_depth=2)  # tiny: 2
+    model = MODELS.build(dict(cfg.model, pretrained=tiny_clip_dir,
+                              prompt_learner=learner))
+    assert model.prompt_learner.switch_layer == 1
 
 
 def test_option_keys_act_after_overrides():
