@@ -96,3 +96,11 @@ def test_unknown_method_names_the_key():
     with pytest.raises(ConfigError, match=r"model.prompt_learner.type = "
                        r"'VideoCoop' .* did you mean VideoCoOp"):
         check_config(cfg)
+
+
+def test_base_to_novel_config():
+    cfg = load(CONFIGS[0].parent / 'video_coop_ucf101_base2novel.py')
+    assert cfg.train_dataloader.dataset.class_subset == 'base'
+    assert cfg.val_dataloader.dataset.class_subset == 'base'
+    assert cfg.test_dataloader.dataset.get('class_subset') is None
+    assert cfg.test_evaluator.base_novel is True
