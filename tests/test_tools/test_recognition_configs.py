@@ -104,3 +104,32 @@ def test_base_to_novel_config():
     assert cfg.val_dataloader.dataset.class_subset == 'base'
     assert cfg.test_dataloader.dataset.get('class_subset') is None
     assert cfg.test_evaluator.base_novel is True
+
+
+def test_demo_config_data_reach_the_model(tiny_demo_root, tiny_clip_dir):
+    """The demo config's datasets and pipelines on the tiny demo set, one
+    training step of its model on a tiny CLIP."""
+    from hvlm.datasets import video_collate
+    from hvlm.registry import DATASETS
+    cfg = load(CONFIGS[0].parent / 'video_coop_hvlm-demo_8shot.py',
+               K_train=1, use_augmentation=True)
+    train = dict(cfg.train_dataloader.dataset,
+                 data_root=f'{tiny_demo_root}/training')
+    val = dict(cfg.val_dataloader.dataset,
+               data_root=f'{tiny_demo_root}/validation',
+               vocab_root=f'{tiny_demo_root}/training')
+    train_set, val_set = DATASETS.build(train), DATASETS.build(val)
+    assert train_set.metainfo['classes'] == val_set.metainfo['classes']
+    per_class = {}
+    for i in range(len(train_set)):
+        label = train_set.get_data_info(i)['label']
+        per_class[label] = per_class.get(label, 0) + 1
+    assert set(per_class.values()) == {1}  # K_train=1
+    assert any(s['type'] == 'ColorJitter' for s in train['pipeline'])
+    model = MODELS.build(dict(cfg.model, pretrained=tiny_clip_dir,
+                              class_texts=train_set.metainfo['class_texts']))
+    batch = video_collate([train_set[0], train_set[1]])
+    data = model.data_preprocessor(batch, training=True)
+    assert data['inputs'].shape[1:4] == (1, 3, 8)  # views, RGB, frames
+    loss = model(**data, mode='loss')['loss_cls']
+    assert loss.requires_grad and loss.item() > 0
