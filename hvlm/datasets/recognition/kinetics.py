@@ -16,8 +16,8 @@ def read_kinetics_csv(path: str) -> List[Tuple[int, dict]]:
         raise FileNotFoundError(f'Kinetics CSV {path!r} does not exist')
     with open(path, encoding='utf-8', newline='') as f:
         reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS[:4] if c not in (reader.fieldnames
-                                                        or ())]
+        header = reader.fieldnames or ()
+        missing = [c for c in COLUMNS[:4] if c not in header]
         if missing:
             raise ValueError(f'{path}:1: header {reader.fieldnames} lacks '
                              f'{missing}; expected {",".join(COLUMNS)}')

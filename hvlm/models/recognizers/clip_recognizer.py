@@ -294,8 +294,8 @@ class CLIPRecognizer(BaseModel):
     def forward(self,
                 inputs: Optional[Tensor],
                 data_samples: Optional[list] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], list,
-                                                Tensor]:
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, Tensor], list, Tensor]:
         """``'loss'`` -> ``dict(loss_cls)``; ``'predict'`` -> the data
         samples with ``pred_scores`` and ``pred_label``; ``'tensor'`` ->
         logits ``[B, V, K]``."""

@@ -41,8 +41,8 @@ def batch(B=2, V=2, T=3, labels=(0, 2), seed=0):
     dict(type='ViTA', ctx_len=2, num_video_tokens=2, num_heads=4),
     dict(type='STT', ctx_len=2, num_video_tokens=2, num_heads=4)
 ])
-def test_only_the_learner_trains_and_clip_is_unchanged(tiny_clip_dir,
-                                                        learner):
+def test_only_the_learner_trains_and_clip_is_unchanged(
+        tiny_clip_dir, learner):
     torch.manual_seed(0)
     model = build(tiny_clip_dir, prompt_learner=learner,
                   temporal_pooling='attention')
