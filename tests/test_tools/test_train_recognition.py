@@ -66,3 +66,9 @@ def test_train_then_test_dual_coop_on_tiny_ucf(tmp_path):
                                            args)).test()
     assert metrics['recog/top5'] == 1.0  # 4 classes
     assert 0 <= metrics['recog/mean_class_acc'] <= 1
+    # the seed summary reads the same numbers back from the test's log
+    from hvlm.analysis import read_test_metrics
+    logged = read_test_metrics(str(tmp_path / 'test'))
+    assert logged == pytest.approx(
+        {k: v for k, v in metrics.items() if k.startswith('recog/')},
+        abs=1e-4)
