@@ -32,3 +32,13 @@ def pytest_sessionfinish(session, exitstatus):
     for child in multiprocessing.active_children():
         child.kill()
         child.join()
+
+
+@pytest.fixture(scope='session')
+def tiny_clip_dir(tmp_path_factory) -> str:
+    """A tiny random CLIP directory (tests/hf_checkpoints.py), shared
+    read-only by the session."""
+    from tests.hf_checkpoints import save_tiny_model
+    path = str(tmp_path_factory.mktemp('tiny_clip'))
+    save_tiny_model(path, 'clip')
+    return path

@@ -5,6 +5,7 @@ from .collate import video_collate
 from .demo_data import (DEMO_ANSWERS, DEMO_CLASSES, DEMO_DOMAINS,
                         ensure_demo_data, generate_demo_data)
 from .exceptions import AnnotationError, VideoReadError
+from .recognition import *  # noqa: F401,F403
 from .samplers import DomainWeightedSampler, SeededSampler
 from .transforms import *  # noqa: F401,F403
 from .video_dataset import VideoDataset

@@ -2,8 +2,8 @@
 
 Sub-packages and the registry that holds their classes:
 
-- ``data_preprocessors``, ``backbones``, ``vlms``, ``experts``,
-  ``selfsup``: ``MODELS``
+- ``data_preprocessors``, ``backbones``, ``vlms``, ``recognizers``,
+  ``selfsup``, ``experts``: ``MODELS``
 - ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
@@ -17,5 +17,6 @@ from .data_preprocessors import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .mergers import *  # noqa: F401,F403
+from .recognizers import *  # noqa: F401,F403
 from .selfsup import *  # noqa: F401,F403
 from .vlms import *  # noqa: F401,F403

@@ -15,6 +15,7 @@ from typing import Iterator
 from mmengine.config import Config, DictAction
 
 from .config import ConfigError, check_config
+from .recognition_options import apply_recognition_options
 from .cpu_amp import cpu_amp_advice
 
 __all__ = [
@@ -121,7 +122,11 @@ def parse_test_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate an hvlm checkpoint on the test split')
     _add_common(parser)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'none' for a model complete without one "
+        '(zero-shot CLIPRecognizer: every weight comes from the CLIP '
+        'directory)')
     parser.add_argument(
         '--out',
         help='dump every prediction to this pickle file (.pkl) as well')
@@ -148,6 +153,7 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the train flags to ``cfg`` (in place) and return it."""
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_recognition_options(cfg)
     _set_env_and_work_dir(cfg, args)
 
     if args.no_validate:
@@ -208,8 +214,10 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the test flags to ``cfg`` (in place) and return it."""
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_recognition_options(cfg)
     _set_env_and_work_dir(cfg, args)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if args.checkpoint.lower() == 'none' else \
+        args.checkpoint
     cfg.resume = False
     if args.amp and cfg.get('test_cfg') is not None and not _cpu_bf16_slow():
         cfg.test_cfg.fp16 = True

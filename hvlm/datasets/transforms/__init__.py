@@ -1,8 +1,10 @@
 """Pipeline steps of VideoDataset; importing this registers them all."""
 from .cached_features import LoadCachedFeatures
+from .color_jitter import ColorJitter
 from .formatting import FormatShape, PackVideoInputs
 from .loading import (DecordDecode, DecordInit, SampleFrames,
                       SampleSegmentFrames, SampleText)
+from .pack_recognition import PackRecognitionInputs
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
                          resize_frames)
 
@@ -10,5 +12,6 @@ __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
     'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
-    'SampleSegmentFrames', 'SampleText'
+    'SampleSegmentFrames', 'SampleText', 'PackRecognitionInputs',
+    'ColorJitter'
 ]

@@ -5,6 +5,7 @@ from .phase_logger_hook import PhaseLoggerHook, phase_scalar_names
 from .progress_bar_hook import ProgressBarHook
 from .progressive_merging_hook import ProgressiveMergingHook
 from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
+from .recognition_classes_hook import RecognitionClassesHook
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 from .skipped_video_hook import SkippedVideoHook
 from .tokenizer_hook import TokenizerHook, annotation_texts
@@ -13,7 +14,7 @@ __all__ = [
     'CurriculumHook', 'EpochStageHook', 'ExportPretrainedHook', 'NonFiniteLossHook',
     'PhaseLoggerHook', 'phase_scalar_names',
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
-    'process_tree_usage', 'RNGStateHook',
+    'process_tree_usage', 'RNGStateHook', 'RecognitionClassesHook',
     'SkippedVideoHook', 'TokenizerHook', 'annotation_texts', 'get_rng_state',
     'set_rng_state'
 ]

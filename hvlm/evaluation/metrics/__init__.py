@@ -2,6 +2,8 @@
 from .caption_metric import CaptionMetric
 from .domain_accuracy import DomainAccuracy
 from .frame_action_metric import FrameActionMetric
+from .recognition_metric import (RecognitionMetric, harmonic_mean,
+                                 mean_class_accuracy, top_k_accuracy)
 from .temporal_action_detection_metric import TemporalActionDetectionMetric
 from .video_qa_metric import VideoQAMetric
 from .video_text_retrieval_metric import VideoTextRetrievalMetric
@@ -9,5 +11,6 @@ from .video_text_retrieval_metric import VideoTextRetrievalMetric
 __all__ = [
     'DomainAccuracy', 'FrameActionMetric', 'CaptionMetric',
     'TemporalActionDetectionMetric', 'VideoQAMetric',
-    'VideoTextRetrievalMetric'
+    'VideoTextRetrievalMetric', 'RecognitionMetric',
+    'top_k_accuracy', 'mean_class_accuracy', 'harmonic_mean'
 ]

@@ -6,6 +6,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from hvlm.registry import METRICS
+from .recognition_metric import mean_class_accuracy
 
 
 def ranks_of(scores: np.ndarray, correct: np.ndarray) -> np.ndarray:
@@ -32,17 +33,6 @@ def chance_recall(num_correct: np.ndarray, total: int, k: int) -> float:
         ]))
 
 
-def mean_class_accuracy(pred: np.ndarray, labels: np.ndarray,
-                        num_classes: int) -> float:
-    """MMAction2's definition: the mean over all ``num_classes`` classes of
-    each class's accuracy, a class without samples counting 0."""
-    accs = []
-    for c in range(num_classes):
-        mask = labels == c
-        accs.append(float((pred[mask] == c).mean()) if mask.any() else 0.)
-    return float(np.mean(accs))
-
-
 @METRICS.register_module()
 class VideoTextRetrievalMetric(BaseMetric):
     """What a video-text model has learned, without training a classifier.
@@ -54,8 +44,8 @@ class VideoTextRetrievalMetric(BaseMetric):
 
     - Zero-shot classification over the samples with a label: ``top1``
       (the class whose text scores highest is the label) and ``mean_class``
-      (MMAction2's mean class accuracy: every class counts, one without
-      samples as 0), beside ``chance_top1`` (1 / classes).
+      (MMAction2's mean class accuracy, see :func:`mean_class_accuracy`),
+      beside ``chance_top1`` (1 / classes).
     - Retrieval over the samples paired with a caption. Equal captions are
       one text (demo captions repeat across videos): the gallery of
       text-to-video (``t2v``) is every such video, and a text's correct
@@ -103,8 +93,7 @@ class VideoTextRetrievalMetric(BaseMetric):
             pred = scores.argmax(1)
             num_classes = scores.shape[1]
             out['top1'] = float((pred == labels).mean() * 100)
-            out['mean_class'] = mean_class_accuracy(pred, labels,
-                                                    num_classes) * 100
+            out['mean_class'] = mean_class_accuracy(scores, labels) * 100
             out['chance_top1'] = 100. / num_classes
         paired = [
             r for r in results

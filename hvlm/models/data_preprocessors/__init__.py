@@ -1,4 +1,6 @@
 """Batch preparation on the model's device (registry: ``MODELS``)."""
+from .recognition_data_preprocessor import RecognitionDataPreprocessor
 from .video_data_preprocessor import VideoDataPreprocessor
+from .video_mix import VideoMix
 
-__all__ = ['VideoDataPreprocessor']
+__all__ = ['VideoDataPreprocessor', 'RecognitionDataPreprocessor', 'VideoMix']

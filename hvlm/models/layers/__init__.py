@@ -1,10 +1,15 @@
 """Building blocks shared by backbones (not registered: used by name)."""
+from .clip_towers import (ClipTowers, assemble_prompts, encode_images,
+                          encode_text_embeddings, encode_texts, text_mask)
 from .mlp import Mlp
 from .position_embedding import sincos_position_embedding_3d
+from .temporal_pooling import TemporalPooling
 from .transformer_block import TransformerBlock
 from .tubelet_embedding import TubeletEmbedding
 
 __all__ = [
     'Mlp', 'sincos_position_embedding_3d', 'TransformerBlock',
-    'TubeletEmbedding'
+    'TubeletEmbedding', 'ClipTowers', 'assemble_prompts', 'encode_images',
+    'encode_text_embeddings', 'text_mask', 'TemporalPooling',
+    'encode_texts'
 ]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hvlm.evaluation.metrics.video_text_retrieval_metric import (
-    VideoTextRetrievalMetric, chance_recall, mean_class_accuracy, ranks_of)
+    VideoTextRetrievalMetric, chance_recall, ranks_of)
 
 
 def sample(video, text_embed, text, caption=None, label_id=-1, scores=None):
@@ -38,14 +38,6 @@ def test_chance_recall_matches_brute_force():
         ]
         assert chance_recall(np.array([m]), total, k) == pytest.approx(
             np.mean(hits))
-
-
-def test_mean_class_counts_an_absent_class_as_zero():
-    pred = np.array([0, 0, 1, 1])
-    labels = np.array([0, 0, 1, 0])
-    # class 0: 2/3, class 1: 1/1, class 2 (no sample): 0
-    assert mean_class_accuracy(pred, labels, 3) == pytest.approx(
-        (2 / 3 + 1 + 0) / 3)
 
 
 def test_retrieval_with_repeated_captions():

@@ -1,0 +1,2 @@
+_base_ = ['./video_coop_ucf101_16shot.py']
+K_train = 2

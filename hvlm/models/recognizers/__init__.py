@@ -1,0 +1,4 @@
+"""Recognizers: video -> class scores (registry: ``MODELS``)."""
+from .clip_recognizer import CLIPRecognizer
+
+__all__ = ['CLIPRecognizer']
