@@ -2,7 +2,8 @@
 
 Sub-packages and the registry that holds their classes:
 
-- ``data_preprocessors``, ``backbones``, ``vlms``, ``experts``: ``MODELS``
+- ``data_preprocessors``, ``backbones``, ``language``, ``vlms``,
+  ``experts``: ``MODELS``
 - ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
@@ -15,5 +16,6 @@ from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
+from .language import *  # noqa: F401,F403
 from .mergers import *  # noqa: F401,F403
 from .vlms import *  # noqa: F401,F403
