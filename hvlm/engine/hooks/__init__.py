@@ -1,4 +1,5 @@
 from .curriculum_hook import CurriculumHook, EpochStageHook
+from .llm_stage_hook import LLMStageHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .phase_logger_hook import PhaseLoggerHook, phase_scalar_names
 from .progress_bar_hook import ProgressBarHook
@@ -9,7 +10,7 @@ from .skipped_video_hook import SkippedVideoHook
 from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
-    'CurriculumHook', 'EpochStageHook', 'NonFiniteLossHook',
+    'CurriculumHook', 'EpochStageHook', 'LLMStageHook', 'NonFiniteLossHook',
     'PhaseLoggerHook', 'phase_scalar_names',
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook',

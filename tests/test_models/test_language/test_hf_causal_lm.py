@@ -86,8 +86,8 @@ def test_tokenizer_without_pad_is_set_and_said_once(lm_dirs, monkeypatch):
 def test_left_padded_batch_decodes_like_one_by_one(lm_dirs, family):
     lm = build(lm_dirs[family][0])
     embeds, mask = left_pad(lm, PROMPTS)
-    for kwargs in (dict(strategy='greedy'), dict(strategy='beam',
-                                                  num_beams=3)):
+    for kwargs in (dict(strategy='greedy'),
+                   dict(strategy='beam', num_beams=3)):
         batch = lm.generate(embeds, mask, 8, **kwargs)
         alone = [
             lm.generate(*left_pad(lm, [p]), 8, **kwargs)[0] for p in PROMPTS
