@@ -74,8 +74,10 @@ class LLMHead(BaseHead):
     rule in any case.
 
     The LM's LoRA (``llm.lora``) uses each video's metadata ``domain``.
-    ``freeze_llm_epochs``: the LoRA factors stay frozen for that many
-    epochs (the projector learns first); ``LLMStageHook`` switches them on.
+    ``freeze_llm_epochs``: ``LLMStageHook`` keeps the LoRA factors frozen
+    for that many epochs (the projector learns first), then trains them.
+    They are trainable when the model is built, so that the optimizer
+    (built before the hooks run) holds them.
 
     Args:
         in_channels (int): Width of the video tokens.
@@ -146,8 +148,6 @@ class LLMHead(BaseHead):
                     dims, dims))
         self.time_embed = nn.Linear(2 * time_freqs, in_channels) \
             if time_freqs else None
-        if self.freeze_llm_epochs > 0:
-            self.llm.set_lora_trainable(False)
 
     def set_llm_trainable(self, flag: bool) -> None:
         """Switch the LM's LoRA factors on or off (``LLMStageHook``)."""

@@ -157,7 +157,9 @@ def test_inside_multi_task_head_with_lora_stages(lm_dir):
                           generation=dict(max_new_tokens=3)))))
     llm_head = head.heads['language']
     lora = list(llm_head.llm.adapter.lora_parameters())
-    assert not any(p.requires_grad for p in lora)  # stage 1
+    assert all(p.requires_grad for p in lora)  # for the optimizer
+    llm_head.set_llm_trainable(False)  # stage 1 (LLMStageHook's call)
+    assert not any(p.requires_grad for p in lora)
     s = [sample(QA, [('a person jumps', 0., 2.)], domain='news'),
          sample(QA[:1], domain='sports')]
     for x in s:
