@@ -32,20 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def llm_head_config(cfg: Config) -> dict:
-    """The config of the model's LLMHead (alone or in a MultiTaskHead)."""
-    head = cfg.model.head
-    candidates = [head] + list((head.get('heads') or {}).values())
-    for candidate in candidates:
-        if candidate.get('type') == 'LLMHead':
-            return candidate
-    raise ValueError(f'{cfg.filename}: model.head has no LLMHead')
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
+    from hvlm.analysis.llm_benchmark import llm_head_config
     from hvlm.models.heads.llm_head import DEFAULT_PROMPTS
     from hvlm.models.language.demo_lm import dataset_texts, train_demo_lm
     from hvlm.registry import DATASETS
