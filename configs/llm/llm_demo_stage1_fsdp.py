@@ -6,7 +6,8 @@
 # on several (each node):
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 tools/dist_train.sh \
 #     configs/llm/llm_demo_stage1_fsdp.py 8
-#   tools/slurm_train.sh PARTITION JOB configs/llm/llm_demo_stage1_fsdp.py work_dirs/llm_fsdp
+#   tools/slurm_train.sh PARTITION JOB \
+#     configs/llm/llm_demo_stage1_fsdp.py work_dirs/llm_fsdp
 # Without a GPU the processes shard on the CPU over gloo (tested with 2).
 # Checkpoints are sharded: epoch_N.pth/rank{R}.pth, one per process;
 # --resume continues from them with the same number of processes.
