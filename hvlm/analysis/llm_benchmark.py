@@ -111,6 +111,7 @@ def benchmark_llm(head_cfg: dict,
     prompt = len(lm.encode(head.prompts['video_qa'].format(
         question='what is the object doing first?')))
     out['context_length'] = float(lm.context_length)
+    out['prompt_tokens'] = float(prompt)
 
     # generation: greedy, the same tokens with and without the cache
     embeds = torch.randn(batch_size, video_tokens + prompt, lm.embed_dims)
