@@ -100,12 +100,19 @@ def set_train_mode_by_grad(root: nn.Module, mode: bool) -> None:
     visit(root, mode)
 
 
-def fingerprint(param: torch.Tensor) -> Tuple[float, float, float]:
-    """Sum, sum of squares and sum of magnitudes of a weight (float64)."""
+def fingerprint(param: torch.Tensor,
+                chunk: int = 1 << 22) -> Tuple[float, float, float]:
+    """Sum, sum of squares and sum of magnitudes of a weight (float64),
+    over ``chunk`` elements at a time: a float64 copy of a whole LM's
+    embedding (150k x 1.5k) would take 1.8 GB."""
+    total = squares = magnitudes = 0.
     with torch.no_grad():
-        x = param.detach().double()
-        return (x.sum().item(), x.square().sum().item(),
-                x.abs().sum().item())
+        for part in param.detach().reshape(-1).split(chunk):
+            x = part.double()
+            total += x.sum().item()
+            squares += x.square().sum().item()
+            magnitudes += x.abs().sum().item()
+    return total, squares, magnitudes
 
 
 def same_fingerprint(a: Tuple[float, float, float],

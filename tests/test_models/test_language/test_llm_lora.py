@@ -120,3 +120,24 @@ def test_peft_file_that_does_not_fit_is_named(lm_dirs, tmp_path):
         lm.load_adapter(str(tmp_path / 'a'), 'sports')
     with pytest.raises(FileNotFoundError, match='adapter_config.json'):
         lm.load_adapter(str(tmp_path / 'none'), 'sports')
+
+
+def test_init_weights_restores_what_an_init_cfg_overwrote(lm_dirs):
+    """The Runner's init_weights after an enclosing init_cfg: GPT-2's
+    linearised Conv1D (stored transposed) and a plain weight come back from
+    the directory; the LoRA factors keep their values."""
+    path, ref = lm_dirs['gpt2']
+    lm = build(path, 'gpt2')
+    randomise(lm)
+    lora = [p.detach().clone() for p in lm.adapter.lora_parameters()]
+    attn = lm.model.transformer.h[0].attn.c_attn
+    with torch.no_grad():
+        attn.weight.zero_()
+        lm.model.transformer.wte.weight.fill_(1.)
+    lm.init_weights()
+    saved = ref.transformer.h[0].attn.c_attn.weight  # Conv1D: [in, out]
+    assert torch.equal(attn.weight, saved.t())
+    assert torch.equal(lm.model.transformer.wte.weight,
+                       ref.transformer.wte.weight)
+    assert all(torch.equal(a, b)
+               for a, b in zip(lora, lm.adapter.lora_parameters()))
