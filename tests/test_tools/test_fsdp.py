@@ -1,7 +1,7 @@
 """Sharded training with mmengine's FlexibleRunner and torch's FSDP on
-the CPU (gloo): 2 processes x batch 2 reach the weights of 1 process x
-batch 4, and a run resumed from sharded checkpoints (one file per rank)
-continues exactly as the uninterrupted run."""
+the CPU (gloo): 2 processes x batch 2, stopped after one epoch and resumed
+from their sharded checkpoint (one file per rank), end at the weights of 1
+process x batch 4 trained without a stop."""
 import pytest
 import torch
 import torch.distributed as dist
