@@ -2,8 +2,8 @@
 
 Sub-packages and the registry that holds their classes:
 
-- ``data_preprocessors``, ``backbones``, ``vlms``, ``recognizers``,
-  ``selfsup``, ``experts``: ``MODELS``
+- ``data_preprocessors``, ``backbones``, ``language``, ``vlms``,
+  ``recognizers``, ``selfsup``, ``experts``: ``MODELS``
 - ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
@@ -16,6 +16,7 @@ from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
+from .language import *  # noqa: F401,F403
 from .mergers import *  # noqa: F401,F403
 from .recognizers import *  # noqa: F401,F403
 from .selfsup import *  # noqa: F401,F403

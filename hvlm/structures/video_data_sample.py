@@ -37,6 +37,8 @@ class VideoDataSample(BaseDataElement):
       optional list of str to ask new questions) or else of ``gt_qa``.
     - ``VideoCaptioningHead``: ``pred_captions``, a list of
       ``dict(text=str, start=float, end=float)``, one per segment.
+    - ``LLMHead``: ``pred_qa`` with the generated ``answer=str`` (and
+      ``answer_id=-1``), ``pred_captions`` as above.
     """
 
     @property

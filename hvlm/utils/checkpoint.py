@@ -43,9 +43,16 @@ def _history_buffer_getattr(obj: Any, name: str) -> Callable:
     allowed = _BUILTIN_STATISTICS | set(HistoryBuffer._statistics_methods)
     if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
+    # a sharded tensor's pickle names its process-group record (a plain
+    # named tuple) as an attribute of its class
+    if name == 'ProcessGroupState' and getattr(
+            obj, '__name__', None) == 'ShardedTensor' and obj in \
+            _sharded_tensor_globals():
+        return obj.ProcessGroupState
     raise pickle.UnpicklingError(
         f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '
-        'only HistoryBuffer statistics may be looked up')
+        'only HistoryBuffer statistics (and a sharded tensor\'s '
+        'ProcessGroupState) may be looked up')
 
 
 def _numpy_globals() -> list:
@@ -86,8 +93,34 @@ def register_safe_globals() -> None:
         (_history_buffer_getattr, '__builtin__.getattr'),
         codecs.encode,
         *_numpy_globals(),
+        *_sharded_tensor_globals(),
     ])
     _REGISTERED = True
+
+
+def _sharded_tensor_globals() -> list:
+    """The classes of the per-rank shards that FSDP's local state dict
+    writes (``FSDPStrategy(state_dict_cfg='local')``): data classes holding
+    shard offsets, sizes and placements, rebuilt against the current
+    process group. None where torch.distributed is not built."""
+    try:
+        from torch.distributed._shard.metadata import ShardMetadata
+        from torch.distributed._shard.sharded_tensor import metadata
+        from torch.distributed._shard.sharded_tensor.api import ShardedTensor
+        from torch.distributed._shard.sharded_tensor.shard import Shard
+        from torch.distributed._shard.sharding_spec.api import \
+            EnumerableShardingSpec
+        from torch.distributed._shard.sharding_spec.chunk_sharding_spec \
+            import ChunkShardingSpec
+        from torch.distributed.remote_device import _remote_device
+    except ImportError:
+        return []
+    return [
+        ShardedTensor, ShardedTensor.ProcessGroupState, Shard, ShardMetadata,
+        metadata.ShardedTensorMetadata,
+        metadata.TensorProperties, metadata.MEM_FORMAT_ENCODING,
+        EnumerableShardingSpec, ChunkShardingSpec, _remote_device
+    ]
 
 
 _GLOBAL_RE = re.compile(r'GLOBAL (\S+)')

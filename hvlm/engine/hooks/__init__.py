@@ -1,5 +1,6 @@
 from .curriculum_hook import CurriculumHook, EpochStageHook
 from .export_pretrained_hook import ExportPretrainedHook
+from .llm_stage_hook import LLMStageHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .phase_logger_hook import PhaseLoggerHook, phase_scalar_names
 from .progress_bar_hook import ProgressBarHook
@@ -11,7 +12,8 @@ from .skipped_video_hook import SkippedVideoHook
 from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
-    'CurriculumHook', 'EpochStageHook', 'ExportPretrainedHook', 'NonFiniteLossHook',
+    'CurriculumHook', 'EpochStageHook', 'ExportPretrainedHook',
+    'LLMStageHook', 'NonFiniteLossHook',
     'PhaseLoggerHook', 'phase_scalar_names',
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook', 'RecognitionClassesHook',

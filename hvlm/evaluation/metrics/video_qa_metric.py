@@ -1,5 +1,6 @@
 """VideoQA top-1 accuracy beside the answers a blind guesser would give."""
 import os.path as osp
+import unicodedata
 from collections import Counter, defaultdict
 from typing import Collection, Dict, List, Optional, Sequence
 
@@ -36,6 +37,22 @@ def training_answer_counts(split_root: str,
     return counts
 
 
+def normalise_answer(text: str) -> str:
+    """Lower case, punctuation and the articles a/an/the removed, single
+    spaces: the normalisation of open-ended answers before exact match
+    (SQuAD's ``normalize_answer``, Rajpurkar et al. 2016), so that "The
+    ball." matches "ball"."""
+    text = ''.join(' ' if unicodedata.category(c).startswith('P') else c
+                   for c in str(text).lower())
+    return ' '.join(w for w in text.split() if w not in ('a', 'an', 'the'))
+
+
+def _known(key) -> bool:
+    """Whether a ground-truth answer key can be matched: an id >= 0, or a
+    non-empty normalised text."""
+    return key >= 0 if isinstance(key, int) else bool(key)
+
+
 def _top(counter: Counter) -> str:
     """The most frequent key; ties go to the smallest, so that the baseline
     does not depend on the order of the annotation file."""
@@ -66,9 +83,18 @@ class VideoQAMetric(BaseMetric):
 
     Also ``num_questions``. Without any question every value is nan.
 
+    Open-ended answers written as text (``LLMHead``: ``pred_qa`` entries
+    with an ``answer`` string) are scored by normalised exact match
+    (:func:`normalise_answer` of the prediction equals that of the
+    ground-truth answer); the baselines then count normalised answer texts
+    too, so the numbers stay comparable with the classifier's.
+
     Args:
         prior_root (str, optional): The training split directory (the
             documented layout) whose answers define ``train_prior_top1``.
+        match (str): ``'id'`` (answer ids), ``'text'`` (normalised exact
+            match of answer strings) or ``'auto'``: text when the
+            predictions carry an ``answer`` string, ids otherwise.
         collect_device (str): Where results are gathered across ranks.
         prefix (str, optional): Metric-name prefix; default ``'qa'``.
     """
@@ -76,10 +102,15 @@ class VideoQAMetric(BaseMetric):
 
     def __init__(self,
                  prior_root: Optional[str] = None,
+                 match: str = 'auto',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if match not in ('auto', 'id', 'text'):
+            raise ValueError(f"match={match!r} must be 'auto', 'id' or "
+                             "'text'")
         self.prior_root = prior_root
+        self.match = match
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
@@ -101,8 +132,18 @@ class VideoQAMetric(BaseMetric):
                         f'video {video_id!r}: pred_qa question '
                         f'{p["question"]!r} does not match gt_qa question '
                         f'{g["question"]!r}')
-                items.append((g['question'], int(g.get('answer_id', -1)),
-                              int(p['answer_id']), g.get('answer'),
+                text = self.match == 'text' or (
+                    self.match == 'auto' and isinstance(p.get('answer'), str))
+                if text:
+                    if not isinstance(p.get('answer'), str):
+                        raise ValueError(
+                            f'video {video_id!r}: match={self.match!r} '
+                            'needs pred_qa entries with an answer string')
+                    keys = (normalise_answer(g.get('answer') or ''),
+                            normalise_answer(p['answer']))
+                else:
+                    keys = (int(g.get('answer_id', -1)), int(p['answer_id']))
+                items.append((g['question'], *keys, g.get('answer'),
                               sample.get('domain')))
             self.results.append(items)
 
@@ -118,12 +159,13 @@ class VideoQAMetric(BaseMetric):
                 out['train_prior_top1'] = nan
             return out
         n = len(items)
-        correct = sum(gt >= 0 and gt == pred for _, gt, pred, _, _ in items)
-        known = Counter(gt for _, gt, _, _, _ in items if gt >= 0)
+        correct = sum(
+            _known(gt) and gt == pred for _, gt, pred, _, _ in items)
+        known = Counter(gt for _, gt, _, _, _ in items if _known(gt))
         majority = known.most_common(1)[0][1] if known else 0
         by_question = defaultdict(Counter)
         for question, gt, _, _, _ in items:
-            if gt >= 0:
+            if _known(gt):
                 by_question[question][gt] += 1
         prior = sum(c.most_common(1)[0][1] for c in by_question.values())
         out = dict(
@@ -144,6 +186,6 @@ class VideoQAMetric(BaseMetric):
             raise ValueError(f'VideoQAMetric: no training answers in '
                              f'{self.prior_root} for domains {domains}')
         hits = sum(
-            gt >= 0 and answer == _top(counts.get(question) or overall)
+            _known(gt) and answer == _top(counts.get(question) or overall)
             for question, gt, _, answer, _ in items)
         return hits / len(items)

@@ -330,13 +330,18 @@ def test_transformers_is_imported_inside_functions_only():
 
 def test_importing_hvlm_loads_no_model_code():
     """``import hvlm.models`` registers the encoders without loading any
-    transformers model. (mmengine itself imports the ``transformers``
-    package when it is installed, to register its Adafactor optimizer.)"""
-    code = ('import sys, hvlm, hvlm.models\n'
+    transformers model beyond what mmengine loads. (mmengine imports the
+    ``transformers`` package when it is installed, to register its Adafactor
+    optimizer; transformers then imports ``peft`` when that is installed,
+    and peft a model or two.)"""
+    code = ('import sys, mmengine.runner\n'
+            'before = {m for m in sys.modules}\n'
+            'import hvlm, hvlm.models\n'
             'from hvlm.registry import MODELS\n'
             'assert MODELS.get("HFVisionEncoder") is not None\n'
+            'assert MODELS.get("HFCausalLM") is not None\n'
             'print(sorted(m for m in sys.modules if m.startswith('
-            '"transformers.models.")))')
+            '"transformers.models.") and m not in before))')
     env = dict(os.environ, PYTHONPATH=str(Path(hvlm.__file__).parents[1]))
     out = subprocess.run([sys.executable, '-c', code], env=env,
                          capture_output=True, text=True, check=True)

@@ -1,0 +1,365 @@
+"""Open-ended video QA and dense captioning with a pretrained causal LM
+reading the video tokens as a prefix."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from hvlm.registry import HEADS, MODELS
+from hvlm.structures import SampleList, VideoFeatures
+from .base_head import BaseHead, global_mean
+from .video_memory import step_times, time_features, video_memory
+
+TASKS = ('video_qa', 'video_captioning')
+OVERFLOW = ('truncate', 'error')
+DEFAULT_PROMPTS = dict(
+    video_qa='question: {question} answer:',
+    video_captioning='caption from {start:.1f}s to {end:.1f}s:')
+DEFAULT_GENERATION = dict(strategy='greedy', max_new_tokens=16, num_beams=4,
+                          temperature=1., top_k=0, top_p=1.,
+                          length_penalty=1., use_cache=True, seed=0)
+
+
+def keep_evenly(num: int, keep: int) -> Tensor:
+    """Indices of ``keep`` of ``num`` tokens, evenly spread over time and
+    in order (the first and the last are kept): the truncation rule for
+    video tokens that do not fit the context."""
+    if keep >= num:
+        return torch.arange(num)
+    if keep <= 1:
+        return torch.zeros(max(keep, 0), dtype=torch.long)
+    return torch.linspace(0, num - 1, keep).round().long()
+
+
+class Item:
+    """One text to read or write: its video, prompt, target (training) and
+    the video tokens it sees."""
+
+    def __init__(self, task: str, video: int, prompt: str,
+                 target: Optional[str], span=None, key=None) -> None:
+        self.task, self.video, self.prompt = task, video, prompt
+        self.target, self.span, self.key = target, span, key
+
+
+@HEADS.register_module()
+class LLMHead(BaseHead):
+    """Open-ended QA and dense captioning by a pretrained causal LM (the
+    LLaVA / Video-ChatGPT recipe: Liu et al. 2023, "Visual Instruction
+    Tuning"; Maaz et al. 2024, "Video-ChatGPT").
+
+    The video's final tokens (after the backbone's merging, every clip,
+    with an embedding of when they happen, :func:`time_features`) go
+    through a projector (``'linear'`` or a two-layer ``'mlp'``) into the
+    LM's embedding space and stand before the prompt::
+
+        [left padding] [video tokens] [prompt] [answer] [end]
+
+    The loss is the LM's cross-entropy on the answer tokens and the end
+    token only (video, prompt and padding are not predicted), averaged
+    over those tokens of the whole batch, all ranks together
+    (:func:`global_mean`). ``predict`` generates from ``[video] [prompt]``
+    (greedy, beam or sampled, with a KV cache, left-padded batches) and
+    writes ``pred_qa`` (``dict(question, answer, answer_id=-1)``: the
+    answer is text, which ``VideoQAMetric`` scores by normalised exact
+    match) and ``pred_captions`` (``dict(text, start, end)``, for
+    ``CaptionMetric``).
+
+    A caption reads only the video tokens whose time span overlaps its
+    segment (the nearest ones when none does), as ``VideoCaptioningHead``
+    does. A sequence longer than the LM's context: with
+    ``overflow='truncate'`` the video tokens are cut to what fits, keeping
+    tokens evenly spread over time (:func:`keep_evenly`); with ``'error'``
+    it fails naming the lengths. ``max_video_tokens`` caps them by the same
+    rule in any case.
+
+    The LM's LoRA (``llm.lora``) uses each video's metadata ``domain``.
+    ``freeze_llm_epochs``: ``LLMStageHook`` keeps the LoRA factors frozen
+    for that many epochs (the projector learns first), then trains them.
+    They are trainable when the model is built, so that the optimizer
+    (built before the hooks run) holds them.
+
+    Args:
+        in_channels (int): Width of the video tokens.
+        llm (dict): The LM (``MODELS``), e.g. ``dict(type='HFCausalLM',
+            pretrained='work_dirs/demo_lm', lora=dict(...))``.
+        tasks (Sequence[str]): Of ``'video_qa'`` and ``'video_captioning'``.
+        projector (str): ``'linear'`` or ``'mlp'``.
+        prompts (dict, optional): ``task -> template``; QA formats
+            ``{question}``, captioning ``{start}`` and ``{end}`` (seconds).
+        answer_prefix (str): Put before every answer (``' '``: answers are
+            new words after the prompt's colon).
+        max_video_tokens (int, optional): Cap on the video tokens per text.
+        overflow (str): ``'truncate'`` or ``'error'``, see above.
+        time_freqs (int): Frequencies of the time embedding; 0 turns it off.
+        generation (dict, optional): Overrides of
+            ``DEFAULT_GENERATION`` (``strategy``, ``max_new_tokens``,
+            ``num_beams``, ``temperature``, ``top_k``, ``top_p``,
+            ``length_penalty``, ``use_cache``, ``seed``).
+        freeze_llm_epochs (int): See above.
+        loss_weight (float): Multiplier of the losses.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 llm: dict,
+                 tasks: Sequence[str] = TASKS,
+                 projector: str = 'mlp',
+                 prompts: Optional[Dict[str, str]] = None,
+                 answer_prefix: str = ' ',
+                 max_video_tokens: Optional[int] = None,
+                 overflow: str = 'truncate',
+                 time_freqs: int = 4,
+                 generation: Optional[dict] = None,
+                 freeze_llm_epochs: int = 0,
+                 loss_weight: float = 1.0,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        tasks = (tasks, ) if isinstance(tasks, str) else tuple(tasks)
+        unknown = [t for t in tasks if t not in TASKS]
+        if not tasks or unknown:
+            raise ValueError(f'tasks={tasks} must name some of {TASKS}')
+        if overflow not in OVERFLOW:
+            raise ValueError(f'overflow={overflow!r} must be one of '
+                             f'{OVERFLOW}')
+        if projector not in ('linear', 'mlp'):
+            raise ValueError(f"projector={projector!r} must be 'linear' or "
+                             "'mlp'")
+        generation = dict(generation or {})
+        bad = sorted(set(generation) - set(DEFAULT_GENERATION))
+        if bad:
+            raise ValueError(f'generation has unknown keys {bad}; known: '
+                             f'{sorted(DEFAULT_GENERATION)}')
+        self.generation = dict(DEFAULT_GENERATION, **generation)
+        self.prompts = dict(DEFAULT_PROMPTS, **(prompts or {}))
+        self.tasks = tasks
+        self.answer_prefix = answer_prefix
+        self.max_video_tokens = max_video_tokens
+        self.overflow = overflow
+        self.time_freqs = time_freqs
+        self.freeze_llm_epochs = int(freeze_llm_epochs)
+        self.loss_weight = loss_weight
+        self.llm = MODELS.build(llm)
+        dims = self.llm.embed_dims
+        self.projector = nn.Linear(in_channels, dims) \
+            if projector == 'linear' else nn.Sequential(
+                nn.Linear(in_channels, dims), nn.GELU(), nn.Linear(
+                    dims, dims))
+        self.time_embed = nn.Linear(2 * time_freqs, in_channels) \
+            if time_freqs else None
+
+    def set_llm_trainable(self, flag: bool) -> None:
+        """Switch the LM's LoRA factors on or off (``LLMStageHook``)."""
+        self.llm.set_lora_trainable(flag)
+
+    # ------------------------------------------------------------------
+    # video tokens
+    # ------------------------------------------------------------------
+    def forward(self, feats: VideoFeatures) -> Tensor:
+        """Video tokens in the LM's embedding space, ``[V, M, C_lm]``."""
+        return self._video(feats)[0]
+
+    def _video(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
+        memory, _, steps = video_memory(feats)  # [V, M, C], [V, M, 2]
+        if self.time_embed is not None:
+            times = time_features(steps, feats.num_clips * feats.grid[0],
+                                  self.time_freqs)
+            memory = memory + self.time_embed(times.to(memory.dtype))
+        return self.projector(memory), steps  # [V, M, C_lm]
+
+    def _segment_tokens(self, feats: VideoFeatures, steps: Tensor,
+                        sample, video: int, start: float,
+                        end: float) -> Tensor:
+        """Indices of the tokens of ``video`` whose time span overlaps
+        ``[start, end]``, or of the nearest ones."""
+        if 'frame_times' not in sample.metainfo:
+            raise ValueError(
+                f'video {sample.metainfo.get("video_id", "?")!r} has no '
+                'frame_times in its metainfo (SampleFrames adds them); '
+                'captions are placed in time with them')
+        times = step_times(feats, sample.metainfo['frame_times']).to(
+            steps.device)  # [nc*T0, 2]
+        span = torch.stack([times[steps[video, :, 0], 0],
+                            times[steps[video, :, 1], 1]], -1)  # [M, 2]
+        gap = torch.maximum(span[:, 0] - end,
+                            start - span[:, 1]).clamp_min(0)  # [M]
+        return (gap <= gap.min()).nonzero()[:, 0]
+
+    # ------------------------------------------------------------------
+    # what to read and write
+    # ------------------------------------------------------------------
+    def _items(self, data_samples: SampleList, training: bool) -> List[Item]:
+        items = []
+        for v, sample in enumerate(data_samples):
+            if 'video_qa' in self.tasks:
+                pairs = sample.get('gt_qa', [])
+                questions = list(sample.questions) if (
+                    not training and 'questions' in sample) else [
+                        qa['question'] for qa in pairs]
+                answers = [qa.get('answer') for qa in pairs] \
+                    if training else [None] * len(questions)
+                for q, a in zip(questions, answers):
+                    if training and not a:
+                        continue
+                    items.append(Item('video_qa', v, self.prompts[
+                        'video_qa'].format(question=q), a, key=q))
+            if 'video_captioning' in self.tasks:
+                for caption in self._segments(sample, training):
+                    start, end, text = caption
+                    items.append(Item(
+                        'video_captioning', v,
+                        self.prompts['video_captioning'].format(
+                            start=start, end=end), text, span=(start, end)))
+        return items
+
+    @staticmethod
+    def _segments(sample, training: bool):
+        if 'gt_captions' in sample:
+            return [(float(c['start']), float(c['end']), c.get('text'))
+                    for c in sample.gt_captions]
+        if training:
+            return []
+        times = sample.metainfo.get('frame_times')
+        if times is None:
+            return []
+        times = torch.as_tensor(times, dtype=torch.float64)
+        return [(float(times.min()), float(times.max()), None)]
+
+    def _sequences(self, feats: VideoFeatures, data_samples: SampleList,
+                   items: List[Item], new_tokens: int
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Left-padded ``embeds [S, L, C]``, ``mask [S, L]`` and ``labels
+        [S, L]`` (the token each position must predict next, ``-100`` where
+        nothing is predicted: video, prompt and padding).
+
+        ``new_tokens`` is room left for generation (0 in training, where
+        the target is part of the sequence)."""
+        video, steps = self._video(feats)  # [V, M, C], [V, M, 2]
+        lm = self.llm
+        rows = []
+        for item in items:
+            prompt = lm.encode(item.prompt)
+            target = [] if item.target is None else lm.encode(
+                self.answer_prefix + item.target) + [lm.eos_token_id]
+            if item.span is None:
+                index = torch.arange(video.shape[1], device=video.device)
+            else:
+                index = self._segment_tokens(feats, steps,
+                                             data_samples[item.video],
+                                             item.video, *item.span)
+            index = index[keep_evenly(len(index), self._room(
+                len(index), len(prompt) + len(target) + new_tokens, item))]
+            rows.append((video[item.video, index], prompt, target))
+        L = max(v.shape[0] + len(p) + len(t) for v, p, t in rows)
+        C = video.shape[-1]
+        embeds = video.new_zeros(len(rows), L, C)
+        mask = torch.zeros(len(rows), L, dtype=torch.long,
+                           device=video.device)
+        labels = torch.full((len(rows), L), -100, dtype=torch.long,
+                            device=video.device)
+        for r, (vid, prompt, target) in enumerate(rows):
+            ids = torch.tensor(prompt + target, dtype=torch.long,
+                               device=video.device)
+            text = lm.embed(ids).to(video.dtype)  # [P+T, C]
+            seq = torch.cat([vid, text])  # [n, C]
+            n = seq.shape[0]
+            embeds[r, L - n:] = seq
+            mask[r, L - n:] = 1
+            if target:
+                # position i predicts token i+1: the last prompt token
+                # predicts the first answer token, ..., the last answer
+                # token predicts the end token
+                labels[r, L - len(target) - 1:L - 1] = ids[len(prompt):]
+        return embeds, mask, labels
+
+    def _room(self, num_video: int, num_text: int, item: Item) -> int:
+        """How many of the ``num_video`` video tokens the sequence keeps."""
+        keep = num_video if self.max_video_tokens is None else min(
+            num_video, self.max_video_tokens)
+        context = self.llm.context_length
+        if keep + num_text <= context:
+            return keep
+        what = (f'{keep} video tokens + {num_text} text tokens (prompt '
+                f'{item.prompt!r}, answer and room to generate) exceed the '
+                f'context of {self.llm.pretrained} ({context} tokens)')
+        if self.overflow == 'error' or num_text >= context:
+            raise ValueError(
+                f'{what}; set max_video_tokens, a shorter prompt, or '
+                "overflow='truncate' to keep evenly spaced video tokens"
+                if self.overflow == 'error' else
+                f'{what}, even with no video token')
+        return context - num_text
+
+    # ------------------------------------------------------------------
+    # loss and prediction
+    # ------------------------------------------------------------------
+    def _domains(self, items: List[Item], data_samples: SampleList):
+        return self.llm.domain_ids(
+            [data_samples[i.video].get('domain') for i in items])
+
+    def loss(self, feats: VideoFeatures,
+             data_samples: SampleList) -> Dict[str, Tensor]:
+        items = self._items(data_samples, training=True)
+        zero = feats.tokens.sum() * 0. + sum(
+            p.sum() for p in self.parameters() if p.requires_grad) * 0.
+        losses = {}
+        if items:
+            embeds, mask, labels = self._sequences(feats, data_samples,
+                                                   items, 0)
+            ids = self._domains(items, data_samples)
+            logits, _ = self.llm(
+                embeds, mask, (mask.cumsum(-1) - 1).clamp_min(0),
+                domain_ids=None if ids is None else ids.to(embeds.device))
+            nll = nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), labels.flatten(),
+                ignore_index=-100, reduction='none').view_as(labels)
+        for task, key in (('video_qa', 'loss_answer'),
+                          ('video_captioning', 'loss_caption')):
+            if task not in self.tasks:
+                continue
+            rows = [r for r, item in enumerate(items) if item.task == task]
+            if rows:
+                total = nll[rows].sum()
+                count = (labels[rows] != -100).sum()
+                # collective: every rank calls it, with or without items
+                losses[key] = (global_mean(total, count) + zero) * \
+                    self.loss_weight
+            else:
+                losses[key] = global_mean(zero, 0) * self.loss_weight
+        return losses
+
+    @torch.no_grad()
+    def generate(self, feats: VideoFeatures, data_samples: SampleList,
+                 items: List[Item]) -> List[str]:
+        """The text the LM writes for each item."""
+        cfg = self.generation
+        embeds, mask, _ = self._sequences(feats, data_samples, items,
+                                          cfg['max_new_tokens'])
+        ids = self._domains(items, data_samples)
+        out = self.llm.generate(
+            embeds, mask, cfg['max_new_tokens'], strategy=cfg['strategy'],
+            num_beams=cfg['num_beams'], temperature=cfg['temperature'],
+            top_k=cfg['top_k'], top_p=cfg['top_p'],
+            length_penalty=cfg['length_penalty'], use_cache=cfg['use_cache'],
+            generator=torch.Generator().manual_seed(cfg['seed']),
+            domain_ids=None if ids is None else ids.to(embeds.device))
+        return [self.llm.decode(row) for row in out]
+
+    def predict(self, feats: VideoFeatures,
+                data_samples: SampleList) -> SampleList:
+        items = self._items(data_samples, training=False)
+        texts = self.generate(feats, data_samples, items) if items else []
+        for v, sample in enumerate(data_samples):
+            mine = [(i, t) for i, t in zip(items, texts) if i.video == v]
+            if 'video_qa' in self.tasks:
+                sample.pred_qa = [
+                    dict(question=i.key, answer=t, answer_id=-1)
+                    for i, t in mine if i.task == 'video_qa'
+                ]
+            if 'video_captioning' in self.tasks:
+                sample.pred_captions = [
+                    dict(text=t, start=i.span[0], end=i.span[1])
+                    for i, t in mine if i.task == 'video_captioning'
+                ]
+        return data_samples

@@ -1,0 +1,131 @@
+"""A small causal LM trained here on a dataset's own text, for the LLM
+configs to run where no pretrained weights can be downloaded.
+
+It is a LLaMA-architecture model with a byte-level BPE tokenizer, saved
+with ``save_pretrained`` like any Hugging Face checkpoint, so
+:class:`~hvlm.models.language.HFCausalLM` loads it by the same path as a
+real 0.5-1.5B model. It only knows the demo's language (questions,
+answers, captions); the video is what the LLM head must add.
+"""
+import math
+import os
+from typing import Dict, Iterable, List, Sequence
+
+import torch
+
+from ..layers.hf_local import import_transformers, quiet_transformers
+
+EOS = '<|endoftext|>'
+PAD = '<pad>'
+
+
+def dataset_texts(dataset, qa_prompt: str, caption_prompt: str,
+                  answer_prefix: str = ' ') -> List[str]:
+    """Every question with its answer and every caption of ``dataset``'s
+    data list (``qa_pairs``, ``captions``), written with the LLM head's
+    prompts, so that the LM knows the format it will be asked in."""
+    dataset.full_init()
+    texts = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        for qa in info.get('qa_pairs', ()):
+            texts.append(qa_prompt.format(question=qa['question']) +
+                         answer_prefix + qa['answer'])
+        for c in info.get('captions', ()):
+            start, end = (c['time'] if 'time' in c else
+                          (c['start'], c['end']))
+            texts.append(caption_prompt.format(start=start, end=end) +
+                         answer_prefix + c['text'])
+    if not texts:
+        raise ValueError('the dataset has no question and no caption to '
+                         'train a language model on')
+    return texts
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int):
+    """Byte-level BPE (as GPT-2, LLaMA 3 and Qwen2 use) with an end and a
+    pad token, as a ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import trainers
+    transformers = import_transformers()
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=[EOS, PAD],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD)
+
+
+def train_demo_lm(texts: Sequence[str],
+                  out_dir: str,
+                  vocab_size: int = 512,
+                  hidden_size: int = 128,
+                  num_layers: int = 2,
+                  num_heads: int = 4,
+                  context: int = 512,
+                  steps: int = 300,
+                  batch_size: int = 32,
+                  lr: float = 3e-3,
+                  seed: int = 0,
+                  log: Iterable = None) -> Dict[str, float]:
+    """Train a LLaMA-style LM on ``texts`` (each ended by the end token) and
+    save it with its tokenizer into ``out_dir``.
+
+    Returns:
+        dict: ``first_loss`` and ``last_loss`` (mean next-token
+        cross-entropy of the first and the last 10 steps), ``params``.
+    """
+    transformers = import_transformers()
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(texts, vocab_size)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2, num_hidden_layers=num_layers,
+        num_attention_heads=num_heads, num_key_value_heads=num_heads,
+        max_position_embeddings=context, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)
+    with quiet_transformers():
+        model = transformers.LlamaForCausalLM(config)
+    ids = [tokenizer(t)['input_ids'] + [tokenizer.eos_token_id]
+           for t in texts]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
+                                  weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    for step in range(steps):
+        batch = [ids[i] for i in torch.randint(len(ids), (batch_size, ),
+                                               generator=g).tolist()]
+        L = min(max(map(len, batch)), context)
+        x = torch.full((batch_size, L), tokenizer.pad_token_id)
+        labels = torch.full((batch_size, L), -100)
+        for r, row in enumerate(batch):
+            row = row[:L]
+            x[r, :len(row)] = torch.tensor(row)
+            labels[r, :len(row)] = torch.tensor(row)
+        loss = model(input_ids=x, attention_mask=(labels != -100).long(),
+                     labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if log is not None and (step % 50 == 0 or step == steps - 1):
+            log(f'step {step + 1}/{steps}: loss {loss.item():.3f}')
+    os.makedirs(out_dir, exist_ok=True)
+    model.eval()
+    with quiet_transformers():
+        model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return dict(first_loss=sum(losses[:10]) / len(losses[:10]),
+                last_loss=sum(losses[-10:]) / len(losses[-10:]),
+                params=float(sum(p.numel() for p in model.parameters())))

@@ -1,0 +1,175 @@
+"""LLMHead: the sequence it builds, its loss, generation and truncation,
+inside a MultiTaskHead."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import hvlm.models  # noqa: F401
+from hvlm.models.heads import keep_evenly
+from hvlm.registry import HEADS
+from hvlm.structures import VideoDataSample, VideoFeatures
+from tests.hf_causal_lms import save_tiny_lm
+
+C = 16
+
+
+@pytest.fixture(scope='module')
+def lm_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('tiny_llama'))
+    save_tiny_lm(path, 'llama')
+    return path
+
+
+def feats(num_videos=2, N=6, seed=0):
+    """Unmerged tokens on a (T0=2, 1, N/2) grid, one clip of 4 frames."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(num_videos, N, C, generator=g)
+    index = torch.arange(N).expand(num_videos, -1)
+    return VideoFeatures(tokens, torch.ones(num_videos, N), index,
+                         (2, 1, N // 2), 2, 4, 1)
+
+
+def sample(qa=(), captions=(), domain=None):
+    s = VideoDataSample(metainfo=dict(video_id='v', domain=domain,
+                                      frame_times=[0., 1., 2., 3.]))
+    s.gt_qa = [dict(question=q, answer=a, answer_id=-1) for q, a in qa]
+    if captions:
+        s.gt_captions = [dict(text=t, start=b, end=e)
+                         for t, b, e in captions]
+    return s
+
+
+def build(path, **kwargs):
+    cfg = dict(type='LLMHead', in_channels=C,
+               llm=dict(type='HFCausalLM', pretrained=path))
+    cfg.update(kwargs)
+    return HEADS.build(cfg)
+
+
+QA = [('what does the person do?', 'rolls to the left'),
+      ('what happens first?', 'a ball bounces')]
+
+
+def test_loss_covers_exactly_the_answer_tokens(lm_dir):
+    head = build(lm_dir, tasks=('video_qa', ))
+    samples = [sample(QA), sample(QA[:1])]
+    f = feats()
+    items = head._items(samples, training=True)
+    embeds, mask, labels = head._sequences(f, samples, items, 0)
+    lm = head.llm
+    video = head(f)  # [V, M, C_lm]
+    nll, count = 0., 0
+    for r, item in enumerate(items):
+        prompt = lm.encode(item.prompt)
+        answer = lm.encode(' ' + item.target) + [lm.eos_token_id]
+        # labels: -100 everywhere but where the answer is predicted
+        L, n = labels.shape[1], video.shape[1] + len(prompt) + len(answer)
+        expected = torch.full((L, ), -100)
+        expected[L - len(answer) - 1:L - 1] = torch.tensor(answer)
+        assert torch.equal(labels[r], expected)
+        assert mask[r].tolist() == [0] * (L - n) + [1] * n
+        # the same item alone, without padding, built here by hand
+        seq = torch.cat([video[item.video],
+                         lm.embed(torch.tensor(prompt + answer))])[None]
+        logits, _ = lm(seq, torch.ones(1, n, dtype=torch.long))
+        targets = torch.tensor(answer)
+        nll = nll + F.cross_entropy(logits[0, -len(answer) - 1:-1], targets,
+                                    reduction='sum')
+        count += len(answer)
+    losses = head.loss(f, samples)
+    torch.testing.assert_close(losses['loss_answer'], nll / count,
+                               atol=1e-5, rtol=0)
+    # only the projector and the time embedding learn; the LM is frozen
+    losses['loss_answer'].backward()
+    learned = {n for n, p in head.named_parameters() if p.grad is not None}
+    assert learned == {n for n, p in head.named_parameters()
+                       if not n.startswith('llm.')}
+
+
+def test_predict_writes_text_that_batching_does_not_change(lm_dir):
+    head = build(lm_dir, generation=dict(max_new_tokens=5)).eval()
+    caps = [('a person jumps', 0., 1.5), ('over a box', 1.5, 4.)]
+    f = feats()
+    both = head.predict(f, [sample(QA, caps), sample(QA[:1])])
+    assert [p['question'] for p in both[0].pred_qa] == [q for q, _ in QA]
+    assert all(isinstance(p['answer'], str) for p in both[0].pred_qa)
+    assert [(c['start'], c['end']) for c in both[0].pred_captions] == \
+        [(0., 1.5), (1.5, 4.)]
+    # the second video alone (its tokens only) gives the same text
+    one = feats()
+    one.tokens = one.tokens[1:]
+    one.size, one.index = one.size[1:], one.index[1:]
+    alone = head.predict(one, [sample(QA[:1])])[0]
+    assert alone.pred_qa == both[1].pred_qa
+    # captions read only the tokens of their segment: the first segment
+    # covers time step 0 (frames 0-1, up to 2 s), the second step 1
+    s = sample(captions=caps)
+    steps = head._video(f)[1]
+    assert head._segment_tokens(f, steps, s, 0, 0., 1.5).tolist() == \
+        [0, 1, 2]
+    assert head._segment_tokens(f, steps, s, 0, 2.5, 4.).tolist() == \
+        [3, 4, 5]
+
+
+def test_sampled_answers_repeat_under_the_seed(lm_dir):
+    gen = dict(strategy='sample', max_new_tokens=6, temperature=2., seed=3)
+    head = build(lm_dir, tasks=('video_qa', ), generation=gen).eval()
+    f = feats()
+
+    def answers():
+        out = head.predict(f, [sample(QA), sample(QA)])
+        return [p['answer'] for s in out for p in s.pred_qa]
+
+    assert answers() == answers()
+
+
+def test_too_long_for_the_context(lm_dir):
+    assert keep_evenly(10, 4).tolist() == [0, 3, 6, 9]
+    assert keep_evenly(3, 5).tolist() == [0, 1, 2]
+    f = feats(N=80)  # 80 video tokens, context 64
+    s = [sample(QA[:1]), sample(QA[:1])]
+    head = build(lm_dir, tasks=('video_qa', ))
+    items = head._items(s, training=True)
+    embeds, mask, labels = head._sequences(f, s, items, 0)
+    assert embeds.shape[1] == 64 and bool(mask.all())
+    text = len(head.llm.encode(items[0].prompt)) + len(
+        head.llm.encode(' ' + items[0].target)) + 1
+    kept = keep_evenly(80, 64 - text)
+    torch.testing.assert_close(embeds[0, :64 - text], head(f)[0, kept])
+    strict = build(lm_dir, tasks=('video_qa', ), overflow='error')
+    with pytest.raises(ValueError, match='80 video tokens.*context of'):
+        strict.loss(f, s)
+    capped = build(lm_dir, tasks=('video_qa', ), max_video_tokens=8)
+    assert capped._sequences(f, s, items, 0)[0].shape[1] == 8 + text
+
+
+def test_inside_multi_task_head_with_lora_stages(lm_dir):
+    llm = dict(type='HFCausalLM', pretrained=lm_dir,
+               lora=dict(domains=('sports', 'news'),
+                         target_modules=('q_proj', 'v_proj'), rank=2))
+    head = HEADS.build(dict(
+        type='MultiTaskHead',
+        heads=dict(
+            action_detection=dict(type='ActionDetectionHead',
+                                  in_channels=C, num_classes=3),
+            language=dict(type='LLMHead', in_channels=C, llm=llm,
+                          freeze_llm_epochs=1,
+                          generation=dict(max_new_tokens=3)))))
+    llm_head = head.heads['language']
+    lora = list(llm_head.llm.adapter.lora_parameters())
+    assert all(p.requires_grad for p in lora)  # for the optimizer
+    llm_head.set_llm_trainable(False)  # stage 1 (LLMStageHook's call)
+    assert not any(p.requires_grad for p in lora)
+    s = [sample(QA, [('a person jumps', 0., 2.)], domain='news'),
+         sample(QA[:1], domain='sports')]
+    for x in s:
+        x.gt_frame_labels = torch.zeros(4, dtype=torch.long)
+    losses = head.loss(feats(), s)
+    assert {'loss_language_answer', 'loss_language_caption'} <= set(losses)
+    llm_head.set_llm_trainable(True)  # stage 2: LoRA of both domains
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    losses = head.loss(feats(), s)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert all(p.grad is not None for p in lora)
+    out = head.predict(feats(), s)
+    assert 'pred_segments' in out[0] and len(out[0].pred_qa) == 2
