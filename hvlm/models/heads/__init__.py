@@ -1,6 +1,7 @@
 """Task heads (registry: ``HEADS``)."""
 from .action_detection_head import ActionDetectionHead
 from .base_head import BaseHead
+from .cls_head import ClsHead
 from .multi_task_head import DEFAULT_TASK_WEIGHTS, MultiTaskHead
 from .temporal_decoding import (decode_segments, temporal_iou, temporal_nms,
                                 temporal_smooth)
@@ -9,7 +10,7 @@ from .video_memory import step_times, video_memory
 from .video_qa_head import VideoQAHead
 
 __all__ = [
-    'BaseHead', 'ActionDetectionHead', 'MultiTaskHead', 'VideoQAHead',
+    'BaseHead', 'ClsHead', 'ActionDetectionHead', 'MultiTaskHead', 'VideoQAHead',
     'VideoCaptioningHead', 'DEFAULT_TASK_WEIGHTS', 'decode_segments',
     'temporal_iou', 'temporal_nms', 'temporal_smooth', 'video_memory',
     'step_times'

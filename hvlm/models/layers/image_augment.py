@@ -200,3 +200,43 @@ def rotate(x: Tensor, degrees: Tensor) -> Tensor:
     theta[:, 1, 1] = cos
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, align_corners=False)
+
+
+def cutout(x: Tensor, boxes: Tensor, fill: float = 0.5) -> Tensor:
+    """Fill each image's box ``(top, left, h, w)`` (integers) with
+    ``fill``."""
+    B, _, H, W = x.shape
+    top, left, h, w = boxes.to(x.device).long().unbind(1)
+    yy = torch.arange(H, device=x.device)[None, :, None]
+    xx = torch.arange(W, device=x.device)[None, None, :]
+    inside = ((yy >= top[:, None, None]) & (yy < (top + h)[:, None, None]) &
+              (xx >= left[:, None, None]) & (xx < (left + w)[:, None, None]))
+    return torch.where(inside[:, None], torch.full_like(x, fill), x)
+
+
+def grid_distortion(x: Tensor, offsets: Tensor) -> Tensor:
+    """Warp each image by a smooth displacement field: ``offsets``
+    ``[B, 2, g + 1, g + 1]`` (x then y, in normalised units where the image
+    spans [-1, 1]) at a coarse grid of control points, interpolated
+    bilinearly to every pixel; borders repeat. Zero offsets: identity."""
+    B, _, H, W = x.shape
+    flow = F.interpolate(offsets.to(x), size=(H, W), mode='bilinear',
+                         align_corners=True)  # [B, 2, H, W]
+    ys = (2 * torch.arange(H, dtype=x.dtype, device=x.device) + 1) / H - 1
+    xs = (2 * torch.arange(W, dtype=x.dtype, device=x.device) + 1) / W - 1
+    base = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), -1)  # [H,W,2]
+    grid = base[None] + flow.permute(0, 2, 3, 1)
+    return F.grid_sample(x, grid, mode='bilinear', padding_mode='border',
+                         align_corners=False)
+
+
+def solarize(x: Tensor, threshold: Tensor) -> Tensor:
+    """Invert pixels at or above ``threshold`` (per sample)."""
+    t = threshold.view(-1, 1, 1, 1).to(x)
+    return torch.where(x >= t, 1 - x, x)
+
+
+def posterize(x: Tensor, bits: Tensor) -> Tensor:
+    """Keep the ``bits`` (per sample, 1-8) high bits of 8-bit pixels."""
+    levels = (2**bits.to(x)).view(-1, 1, 1, 1)
+    return torch.floor(x * 255 / (256 / levels)) * (256 / levels) / 255
