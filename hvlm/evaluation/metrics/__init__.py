@@ -1,5 +1,6 @@
 """Metrics over a validation or test set (registry: ``METRICS``)."""
 from .caption_metric import CaptionMetric
+from .classification_metric import ClassificationMetric
 from .domain_accuracy import DomainAccuracy
 from .frame_action_metric import FrameActionMetric
 from .temporal_action_detection_metric import TemporalActionDetectionMetric
@@ -7,5 +8,5 @@ from .video_qa_metric import VideoQAMetric
 
 __all__ = [
     'DomainAccuracy', 'FrameActionMetric', 'CaptionMetric',
-    'TemporalActionDetectionMetric', 'VideoQAMetric'
+    'TemporalActionDetectionMetric', 'VideoQAMetric', 'ClassificationMetric'
 ]
