@@ -45,13 +45,11 @@ model = dict(
         batch_augments=[
             dict(type='SeverityAugment', severity=severity),
             # one of MixUp / CutMix per batch; targets mixed, not smoothed
-            # (the loss smooths once)
+            # (the loss smooths once); their num_classes is the head's
             dict(type='RandomBatchAugment',
                  augments=[
-                     dict(type='MixUp', alpha=mixup_alpha,
-                          num_classes=num_classes),
-                     dict(type='CutMix', alpha=cutmix_alpha,
-                          num_classes=num_classes)
+                     dict(type='MixUp', alpha=mixup_alpha),
+                     dict(type='CutMix', alpha=cutmix_alpha)
                  ],
                  probs=[0.5, 0.5]),
         ]))

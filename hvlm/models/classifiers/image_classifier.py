@@ -68,9 +68,28 @@ class ImageClassifier(BaseModel):
         head = dict(head)
         head.setdefault('in_channels', self.backbone.out_channels)
         self.head = HEADS.build(head)
+        self._share_num_classes(self.data_preprocessor)
         self.ssl_checkpoint = ssl_checkpoint
         if ssl_checkpoint:
             load_backbone_weights(self.backbone, ssl_checkpoint)
+
+    def _share_num_classes(self, preprocessor) -> None:
+        """Give the batch augments that mix targets (MixUp, CutMix, also
+        inside ``RandomBatchAugment``) the head's ``num_classes`` unless
+        they set it; a different value is an error."""
+        todo = list(getattr(preprocessor, 'batch_augments', []))
+        while todo:
+            augment = todo.pop()
+            todo += list(getattr(augment, 'augments', []))
+            if not hasattr(augment, 'num_classes'):
+                continue
+            if augment.num_classes is None:
+                augment.num_classes = self.head.num_classes
+            elif augment.num_classes != self.head.num_classes:
+                raise ValueError(
+                    f'{type(augment).__name__}.num_classes='
+                    f'{augment.num_classes} but the head has num_classes='
+                    f'{self.head.num_classes}')
 
     def init_weights(self) -> None:
         super().init_weights()

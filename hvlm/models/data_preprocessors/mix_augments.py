@@ -36,10 +36,10 @@ class _Mix:
     mixed (unsmoothed) soft targets ``lam * t + (1 - lam) * t[perm]``;
     label smoothing stays the loss's job."""
 
-    def __init__(self, alpha: float, num_classes: int) -> None:
+    def __init__(self, alpha: float, num_classes: Optional[int]) -> None:
         if alpha <= 0:
             raise ValueError(f'alpha={alpha} must be > 0')
-        if num_classes < 1:
+        if num_classes is not None and num_classes < 1:
             raise ValueError(f'num_classes={num_classes} must be >= 1')
         self.alpha, self.num_classes = alpha, num_classes
 
@@ -48,6 +48,9 @@ class _Mix:
         return lam, torch.randperm(batch)
 
     def targets(self, data_samples, lam, perm, device) -> Tensor:
+        if self.num_classes is None:
+            raise ValueError(f'{type(self).__name__}.num_classes is not set '
+                             '(an ImageClassifier sets it from its head)')
         t = _one_hot(data_samples, self.num_classes, device)
         return lam * t + (1 - lam) * t[perm.to(device)]
 
@@ -59,10 +62,12 @@ class MixUp(_Mix):
 
     Args:
         alpha (float): Beta parameter (0.8 in the recipe).
-        num_classes (int): Number of classes of the soft targets.
+        num_classes (int, optional): Number of classes of the soft
+            targets; ``None``: the classifier's head's.
     """
 
-    def __init__(self, alpha: float = 0.8, num_classes: int = 1) -> None:
+    def __init__(self, alpha: float = 0.8,
+                 num_classes: Optional[int] = None) -> None:
         super().__init__(alpha, num_classes)
 
     def __call__(self, inputs: Tensor, data_samples: List,
@@ -86,10 +91,12 @@ class CutMix(_Mix):
 
     Args:
         alpha (float): Beta parameter (1.0 in the recipe).
-        num_classes (int): Number of classes of the soft targets.
+        num_classes (int, optional): Number of classes of the soft
+            targets; ``None``: the classifier's head's.
     """
 
-    def __init__(self, alpha: float = 1.0, num_classes: int = 1) -> None:
+    def __init__(self, alpha: float = 1.0,
+                 num_classes: Optional[int] = None) -> None:
         super().__init__(alpha, num_classes)
 
     @staticmethod

@@ -162,7 +162,8 @@ def to_grayscale(x: Tensor, mask: Tensor) -> Tensor:
 def gaussian_kernels(sigma: Tensor, kernel_size: int) -> Tensor:
     """Normalised 1-D Gaussians ``[B, k]``, one per ``sigma``."""
     half = (kernel_size - 1) / 2
-    t = torch.linspace(-half, half, kernel_size, dtype=sigma.dtype)
+    t = torch.linspace(-half, half, kernel_size, dtype=sigma.dtype,
+                       device=sigma.device)
     k = torch.exp(-0.5 * (t[None] / sigma[:, None])**2)
     return k / k.sum(1, keepdim=True)
 

@@ -89,3 +89,16 @@ def test_tta_averages_probabilities_of_flips_and_crops():
     torch.testing.assert_close(torch.stack([s.pred_score for s in out]),
                                probs, atol=1e-5, rtol=1e-4)
     assert [int(s.pred_label) for s in out] == probs.argmax(1).tolist()
+
+
+def test_mixing_augments_take_the_heads_classes():
+    mix = [dict(type='RandomBatchAugment',
+                augments=[dict(type='MixUp'), dict(type='CutMix')])]
+    model = classifier(data_preprocessor=dict(type='ImageDataPreprocessor',
+                                              batch_augments=mix))
+    mixers = model.data_preprocessor.batch_augments[0].augments
+    assert [m.num_classes for m in mixers] == [3, 3]
+    with pytest.raises(ValueError, match='num_classes=5 but the head'):
+        classifier(data_preprocessor=dict(
+            type='ImageDataPreprocessor',
+            batch_augments=[dict(type='MixUp', num_classes=5)]))
