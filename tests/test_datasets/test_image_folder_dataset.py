@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from hvlm.datasets import DEMO_IMAGE_CLASSES, video_collate
 from hvlm.datasets.demo_images import render_image
-from hvlm.registry import DATASETS
+from hvlm.registry import DATASETS, MODELS
 
 PIPELINE = [
     dict(type='LoadImageFile'),
@@ -117,3 +118,27 @@ def test_unreadable_images_skipped_counted_never_deleted(demo_root, tmp_path):
                                  on_bad_image='error'))
     with pytest.raises(RuntimeError, match='empty.png'):
         strict[bad]
+
+
+def test_frame_pairs_from_videos_for_simclr(tiny_demo_root):
+    """Two frames from two clips of one video, packed as images: the
+    positive pair of SimCLR on hvlm's video layout."""
+    ds = DATASETS.build(dict(
+        type='VideoDataset', data_root=f'{tiny_demo_root}/training',
+        tasks=(), pipeline=[
+            dict(type='DecordInit'),
+            dict(type='SampleFrames', clip_len=1, num_clips=2),
+            dict(type='DecordDecode'),
+            dict(type='Resize', scale=(24, 24), keep_ratio=False),
+            dict(type='PackFrames'),
+        ]))
+    item = ds[0]
+    assert item['inputs'].shape == (2, 3, 24, 24)
+    assert item['inputs'].dtype == torch.uint8
+    inds = item['data_samples'].frame_inds
+    # one frame from each half of the video
+    assert inds[0] < inds[1]
+    views = MODELS.build(dict(type='SimCLRViews', crop_size=16))
+    out, _ = views(torch.stack([item['inputs'], item['inputs']]).float() /
+                   255, [None, None])
+    assert out.shape == (2, 2, 3, 16, 16)

@@ -86,3 +86,41 @@ class PackImageInputs(BaseTransform):
         })
         sample.gt_label = torch.tensor(results.get('label', -1))
         return dict(inputs=torch.from_numpy(img), data_samples=sample)
+
+
+@TRANSFORMS.register_module()
+class PackFrames(BaseTransform):
+    """Pack the decoded frames of a video as images, for image models
+    (``HViT``, ``SimCLR``) reading hvlm's video layout:
+    ``dict(inputs=uint8 [N, C, H, W], data_samples=BaseDataElement)``.
+
+    With ``SampleFrames(clip_len=1, num_clips=2)`` before it, the two
+    frames come from two clips (the two halves) of the video: SimCLR then
+    takes them as a positive pair (``SimCLRViews`` augments each). The
+    sample's ``gt_label`` is ``-1`` (no label).
+
+    Required keys: ``imgs`` (``[N, H, W, 3]`` from ``DecordDecode``, all
+    frames resized to one size).
+
+    Args:
+        meta_keys (Sequence[str]): Keys copied into the metainfo.
+    """
+
+    def __init__(self,
+                 meta_keys: Sequence[str] = ('video_id', 'filename',
+                                             'frame_inds')) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: Dict) -> Dict:
+        imgs = np.asarray(results['imgs'])  # [N, H, W, 3]
+        if imgs.ndim != 4:
+            raise ValueError(f'PackFrames: imgs of shape {imgs.shape}, '
+                             'expected [N, H, W, C]')
+        inputs = torch.from_numpy(
+            np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)))
+        sample = BaseDataElement(metainfo={
+            k: results[k]
+            for k in self.meta_keys if k in results
+        })
+        sample.gt_label = torch.tensor(-1)
+        return dict(inputs=inputs, data_samples=sample)
