@@ -51,15 +51,30 @@ train_dataloader = dict(
         labelled=False,
         demo={{_base_.demo}},
         pipeline={{_base_.pipeline}}))
-val_dataloader = None
-val_cfg = None
-val_evaluator = None
+# Validation: a linear probe and kNN on the frozen features of the labelled
+# validation split (probe/probe_accuracy); its classes are the training
+# split's folders, as for fine-tuning.
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='video_collate'),
+    dataset=dict(
+        type={{_base_.dataset_type}},
+        data_root={{_base_.demo_root}} + '/validation',
+        demo={{_base_.demo}},
+        pipeline={{_base_.pipeline}},
+        test_mode=True))
+val_cfg = dict(type='ValLoop')
+val_evaluator = dict(type='ProbeAccuracy', k=20, folds=2)
 test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
 max_epochs = 30
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),

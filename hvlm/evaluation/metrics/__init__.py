@@ -2,11 +2,13 @@
 from .caption_metric import CaptionMetric
 from .classification_metric import ClassificationMetric
 from .domain_accuracy import DomainAccuracy
+from .probe_accuracy import ProbeAccuracy
 from .frame_action_metric import FrameActionMetric
 from .temporal_action_detection_metric import TemporalActionDetectionMetric
 from .video_qa_metric import VideoQAMetric
 
 __all__ = [
     'DomainAccuracy', 'FrameActionMetric', 'CaptionMetric',
-    'TemporalActionDetectionMetric', 'VideoQAMetric', 'ClassificationMetric'
+    'TemporalActionDetectionMetric', 'VideoQAMetric', 'ClassificationMetric',
+    'ProbeAccuracy'
 ]
