@@ -11,8 +11,10 @@ from .hf_text_encoder import HFTextEncoder
 from .hf_vision_encoder import HFVisionEncoder
 from .hierarchical_video_encoder import HierarchicalVideoEncoder
 from .hvit import HViT
+from .hvit_frame_encoder import HViTFrameEncoder
 
 __all__ = [
     'HierarchicalVideoEncoder', 'HFVisionEncoder', 'HFTextEncoder', 'HViT',
+    'HViTFrameEncoder',
     'VideoFeatures'
 ]

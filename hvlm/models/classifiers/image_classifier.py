@@ -6,28 +6,17 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from hvlm.registry import HEADS, MODELS
-from hvlm.utils.checkpoint import load_from_local
-from hvlm.utils.checkpoint_fit import load_fitting_weights
+from hvlm.utils.checkpoint_fit import load_submodule_weights
 
 
 def load_backbone_weights(backbone, filename: str) -> None:
-    """Load the backbone of a pretraining checkpoint into ``backbone``.
-
-    ``filename`` is an mmengine checkpoint of a whole model (``SimCLR``:
-    the ``backbone.*`` keys are taken, the projection head's dropped) or a
-    bare backbone state dict. Keys or shapes that do not fit raise
-    :class:`~hvlm.utils.CheckpointLoadError` listing the missing and
-    unexpected keys; nothing is loaded then.
-    """
-    checkpoint = load_from_local(filename, map_location='cpu')
-    state = checkpoint.get('state_dict', checkpoint)
-    if any(k.startswith('backbone.') for k in state):
-        state = {
-            k[len('backbone.'):]: v
-            for k, v in state.items() if k.startswith('backbone.')
-        }
-    load_fitting_weights(
-        backbone, state, filename,
+    """Load the backbone of a pretraining checkpoint into ``backbone``: an
+    mmengine checkpoint of a whole model (``SimCLR``: the ``backbone.*``
+    keys, the projection head dropped) or a bare backbone state dict. Keys
+    or shapes that do not fit raise :class:`~hvlm.utils.CheckpointLoadError`
+    listing the missing and unexpected keys; nothing is loaded then."""
+    load_submodule_weights(
+        backbone, filename, 'backbone.',
         what=f'the backbone {type(backbone).__name__} (ssl_checkpoint)')
 
 

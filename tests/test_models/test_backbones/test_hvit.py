@@ -67,7 +67,8 @@ def test_positions_interpolated_to_new_sizes():
     img = torch.randn(1, 3, 32, 32)
     before = model(img)
     with torch.no_grad():
-        model.pos_embed.add_(1.)
+        # a constant shift of every channel would vanish in the LayerNorms
+        model.pos_embed.add_(torch.randn_like(model.pos_embed))
     assert not torch.allclose(before, model(img))
 
 
@@ -193,3 +194,28 @@ def test_dfca_streams():
     assert not torch.allclose(a[:, 2], b[:, 2])
     with pytest.raises(ValueError, match='video'):
         model(torch.rand(1, 3, 32, 32))
+
+
+def test_pretrained_hvit_as_the_video_encoders_stem(tmp_path):
+    simclr = MODELS.build(dict(type='SimCLR', backbone=dict(
+        TINY, depths=(1, 1), num_heads=(1, 2))))
+    path = str(tmp_path / 'simclr.pth')
+    torch.save(dict(state_dict=simclr.state_dict()), path)
+    stem = dict(type='HViTFrameEncoder', pretrained=path,
+                backbone=dict(TINY, depths=(1, 1), num_heads=(1, 2)))
+    encoder = MODELS.build(dict(
+        type='HierarchicalVideoEncoder', patch_size=1, embed_dims=(16, ),
+        depths=(1, ), num_heads=(2, ), merger=None, stem=stem)).eval()
+    frame_encoder = encoder.patch_embed.encoder
+    assert frame_encoder.patch_size == 8 and frame_encoder.embed_dims == 16
+    assert not any(p.requires_grad for p in frame_encoder.parameters())
+    clips = torch.randn(2, 3, 3, 32, 32)  # [B, C, T, H, W]
+    enc = frame_encoder(clips)
+    assert enc.patch_tokens.shape == (2, 3, 4, 4, 16)
+    # the patch tokens are the pretrained HViT's, frame by frame
+    ref, _ = simclr.backbone.eval().forward_tokens(clips[:, :, 1])
+    torch.testing.assert_close(enc.patch_tokens[:, 1].flatten(1, 2), ref)
+    feats = encoder(clips)
+    assert feats.tokens.shape == (2, 3 * 16, 16) and feats.grid == (3, 4, 4)
+    with pytest.raises(Exception, match='missing|unexpected'):
+        MODELS.build(dict(stem, backbone=dict(TINY)))
