@@ -5,7 +5,7 @@
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/demo_images.py']
 
 # The seed's HViT is embed_dim_rgb=96, depths [2, 2, 6, 2], heads
-# [3, 6, 12, 24], patch 16 at 256 px (28 M parameters); the demo shrinks
+# [3, 6, 12, 24], patch 16 at 256 px (27.6 M parameters); the demo shrinks
 # widths and depths so that a CPU run takes minutes. Override them back
 # with --cfg-options model.backbone.embed_dim_rgb=96 ... for real data.
 backbone = dict(
