@@ -4,7 +4,10 @@ from .check import check_videos
 from .collate import video_collate
 from .demo_data import (DEMO_ANSWERS, DEMO_CLASSES, DEMO_DOMAINS,
                         ensure_demo_data, generate_demo_data)
-from .exceptions import AnnotationError, VideoReadError
+from .demo_images import (DEMO_IMAGE_CLASSES, ensure_demo_images,
+                          generate_demo_images)
+from .exceptions import AnnotationError, ImageReadError, VideoReadError
+from .image_folder_dataset import ImageFolderDataset
 from .recognition import *  # noqa: F401,F403
 from .samplers import DomainWeightedSampler, SeededSampler
 from .transforms import *  # noqa: F401,F403
@@ -16,5 +19,7 @@ __all__ = [
     'ensure_demo_data', 'AnnotationError', 'VideoReadError', 'caption_words',
     'segment_at_times', 'DEMO_CLASSES', 'DEMO_DOMAINS', 'DEMO_ANSWERS',
     'SeededSampler', 'DomainWeightedSampler', 'VideoTextDataset',
-    'label_to_text'
+    'label_to_text', 'ImageFolderDataset',
+    'ImageReadError', 'DEMO_IMAGE_CLASSES', 'ensure_demo_images',
+    'generate_demo_images'
 ]

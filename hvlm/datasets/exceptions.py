@@ -28,3 +28,15 @@ class VideoReadError(RuntimeError):
         # Keep the two-argument constructor picklable, so the error survives
         # the trip from a DataLoader worker to the main process.
         return type(self), (self.filename, self.reason)
+
+
+class ImageReadError(VideoReadError):
+    """An image cannot be read or decoded. A :class:`VideoReadError`, so
+    the datasets' skip logic, ``video_collate`` and ``SkippedVideoHook``
+    count unreadable images exactly as unreadable videos."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = str(filename)
+        self.reason = str(reason)
+        RuntimeError.__init__(
+            self, f'cannot read image {self.filename}: {self.reason}')

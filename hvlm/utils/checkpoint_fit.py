@@ -25,7 +25,7 @@ from .checkpoint import CheckpointLoadError
 
 __all__ = [
     'WeightsMismatch', 'find_mismatch', 'describe_mismatch',
-    'load_fitting_weights'
+    'load_fitting_weights', 'load_submodule_weights'
 ]
 
 # Keys shown in an error before "... and N more".
@@ -190,3 +190,26 @@ def load_fitting_weights(
         del state[key]
     model.load_state_dict(state, strict=not mismatch.allowed_missing)
     return mismatch
+
+
+def load_submodule_weights(module: nn.Module, filename: str,
+                           prefix: str = 'backbone.',
+                           what: str = 'the backbone') -> None:
+    """Load the ``prefix`` part of a whole model's checkpoint into
+    ``module`` (e.g. the backbone of a SimCLR checkpoint, its projection
+    head dropped), or a bare state dict of ``module`` itself.
+
+    Raises:
+        CheckpointLoadError: The file cannot be read, or its keys or shapes
+            do not fit ``module``; the error lists the missing and the
+            unexpected keys, and nothing is loaded.
+    """
+    from .checkpoint import load_from_local
+    checkpoint = load_from_local(filename, map_location='cpu')
+    state = _state_dict_of(checkpoint)
+    if prefix and any(k.startswith(prefix) for k in state):
+        state = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+    load_fitting_weights(module, state, filename, what=what)

@@ -135,6 +135,11 @@ def parse_test_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='test under mixed precision (on CPU only where bfloat16 is '
         'not slower than float32, as for training)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: wrap the model in the config\'s '
+        'tta_model (as use_tta=True in the config does)')
     return parser.parse_args(argv)
 
 
@@ -221,6 +226,18 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.resume = False
     if args.amp and cfg.get('test_cfg') is not None and not _cpu_bf16_slow():
         cfg.test_cfg.fp16 = True
+    if getattr(args, 'tta', False) or cfg.get('use_tta'):
+        if not cfg.get('tta_model'):
+            raise ConfigError('--tta / use_tta=True needs tta_model in the '
+                              'config, e.g. tta_model=dict(type='
+                              "'ImageClassifierTTA')")
+        cfg.model = dict(cfg.tta_model, module=cfg.model)
+        # a checkpoint written under EMAHook holds the EMA weights as its
+        # state_dict already; the hook would average a copy of the wrapper
+        cfg.custom_hooks = [
+            h for h in cfg.get('custom_hooks') or []
+            if h.get('type') != 'EMAHook'
+        ]
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ConfigError(f'--out {args.out}: the file must end in .pkl')

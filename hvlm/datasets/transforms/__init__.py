@@ -4,6 +4,7 @@ from .color_jitter import ColorJitter
 from .formatting import FormatShape, PackVideoInputs
 from .loading import (DecordDecode, DecordInit, SampleFrames,
                       SampleSegmentFrames, SampleText)
+from .image import LoadImageFile, PackFrames, PackImageInputs, ResizeImage
 from .pack_recognition import PackRecognitionInputs
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
                          resize_frames)
@@ -13,5 +14,5 @@ __all__ = [
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
     'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
     'SampleSegmentFrames', 'SampleText', 'PackRecognitionInputs',
-    'ColorJitter'
+    'ColorJitter', 'LoadImageFile', 'ResizeImage', 'PackImageInputs', 'PackFrames'
 ]

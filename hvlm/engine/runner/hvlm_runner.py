@@ -7,7 +7,7 @@ from typing import Union
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import MMLogger
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -186,6 +186,8 @@ class HVLMRunner(Runner):
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
+        if isinstance(model, BaseTTAModel):  # tools/test.py --tta
+            model = model.module
         lenient = not (strict or self._resume)
         config = getattr(self.cfg, 'filename', None)
         mismatch = load_fitting_weights(

@@ -1,6 +1,8 @@
 """Metrics over a validation or test set (registry: ``METRICS``)."""
 from .caption_metric import CaptionMetric
+from .classification_metric import ClassificationMetric
 from .domain_accuracy import DomainAccuracy
+from .probe_accuracy import ProbeAccuracy
 from .frame_action_metric import FrameActionMetric
 from .recognition_metric import (RecognitionMetric, harmonic_mean,
                                  mean_class_accuracy, top_k_accuracy)
@@ -12,5 +14,6 @@ __all__ = [
     'DomainAccuracy', 'FrameActionMetric', 'CaptionMetric',
     'TemporalActionDetectionMetric', 'VideoQAMetric',
     'VideoTextRetrievalMetric', 'RecognitionMetric',
-    'top_k_accuracy', 'mean_class_accuracy', 'harmonic_mean'
+    'top_k_accuracy', 'mean_class_accuracy', 'harmonic_mean',
+    'ClassificationMetric', 'ProbeAccuracy'
 ]

@@ -1,5 +1,6 @@
 """Token mixers of the encoder blocks (registry: ``ATTENTIONS``)."""
 from .cross_memory_attention import CrossMemoryAttention
+from .dfca import DFCA
 from .full_attention import FullAttention
 from .hierarchical_attention import HierarchicalAttentionBlock
 from .linear_attention import LinearAttentionBlock
@@ -11,5 +12,5 @@ from .strided_attention import StridedAttention
 __all__ = [
     'FullAttention', 'StridedAttention', 'LocalGlobalAttention',
     'HierarchicalAttentionBlock', 'CrossMemoryAttention',
-    'PerformerAttention', 'LinearAttentionBlock', 'MambaLayer'
+    'PerformerAttention', 'LinearAttentionBlock', 'MambaLayer', 'DFCA'
 ]

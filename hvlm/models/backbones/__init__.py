@@ -10,8 +10,11 @@ from hvlm.structures import VideoFeatures
 from .hf_text_encoder import HFTextEncoder
 from .hf_vision_encoder import HFVisionEncoder
 from .hierarchical_video_encoder import HierarchicalVideoEncoder
+from .hvit import HViT
+from .hvit_frame_encoder import HViTFrameEncoder
 
 __all__ = [
-    'HierarchicalVideoEncoder', 'HFVisionEncoder', 'HFTextEncoder',
+    'HierarchicalVideoEncoder', 'HFVisionEncoder', 'HFTextEncoder', 'HViT',
+    'HViTFrameEncoder',
     'VideoFeatures'
 ]

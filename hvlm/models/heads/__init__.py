@@ -2,6 +2,7 @@
 from .action_detection_head import ActionDetectionHead
 from .base_head import BaseHead
 from .llm_head import LLMHead, keep_evenly
+from .cls_head import ClsHead
 from .multi_task_head import DEFAULT_TASK_WEIGHTS, MultiTaskHead
 from .temporal_decoding import (decode_segments, temporal_iou, temporal_nms,
                                 temporal_smooth)
@@ -11,7 +12,7 @@ from .video_qa_head import VideoQAHead
 
 __all__ = [
     'BaseHead', 'ActionDetectionHead', 'MultiTaskHead', 'VideoQAHead',
-    'LLMHead', 'keep_evenly',
+    'LLMHead', 'keep_evenly', 'ClsHead',
     'VideoCaptioningHead', 'DEFAULT_TASK_WEIGHTS', 'decode_segments',
     'temporal_iou', 'temporal_nms', 'temporal_smooth', 'video_memory',
     'step_times'

@@ -15,6 +15,7 @@ from ..backbones.hf_pretrained import (check_directory, check_width,
                                        import_transformers, load_tokenizer,
                                        quiet_transformers,
                                        read_image_statistics, tower_config)
+from .nt_xent import gather_with_grad
 from .clip_scratch import (BOS_ID, EOS_ID, PAD_ID, byte_tokenizer,
                            preprocessor_config, save_clip_directory,
                            scratch_clip)
@@ -29,22 +30,6 @@ def text_ids(texts: Sequence[str], device) -> Tensor:
             'little') >> 1 for t in texts
     ]
     return torch.tensor(ids, dtype=torch.long, device=device)
-
-
-def gather_with_grad(x: Tensor) -> Tensor:
-    """Concatenate ``x`` of every rank along dim 0, gradients flowing back
-    to each rank's own rows (``torch.distributed.nn.all_gather``).
-
-    Every rank computes the same global loss; the backward of the gather
-    sums each rank's gradient into the rows it contributed, so after DDP's
-    averaging the weights get exactly the gradient of the single-process
-    loss over the global batch.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or \
-            dist.get_world_size() == 1:
-        return x
-    from torch.distributed.nn.functional import all_gather
-    return torch.cat(all_gather(x.contiguous()))
 
 
 def gather_no_grad(x: Tensor) -> Tensor:
@@ -87,7 +72,10 @@ class VideoTextContrastive(BaseModel):
     padding masked, final LayerNorm, pooled at the end token, projected).
     The loss is CLIP's symmetric InfoNCE with a learnable temperature
     (``logit_scale``, clamped at ``max_logit_scale``), over the global
-    batch: features are gathered from every rank with their gradients.
+    batch: features are gathered from every rank with their gradients
+    (:func:`gather_with_grad`): every rank computes the same global loss
+    and, after DDP averages, the weights get the gradient of the
+    single-process loss over the global batch.
     Equal texts in a batch (two videos of one action, paired with the same
     label prompt) share one target, see :func:`contrastive_loss`.
 
