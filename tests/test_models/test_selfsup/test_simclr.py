@@ -7,8 +7,7 @@ import torch
 from hvlm.models.selfsup import nt_xent_loss
 from hvlm.registry import MODELS
 from tests.dist_helpers import run_two_ranks
-
-from nt_xent_ranks import rank_worker  # isort:skip  (this test's folder)
+from tests.test_models.test_selfsup.nt_xent_ranks import rank_worker
 
 
 def paper_nt_xent(z1, z2, t):
