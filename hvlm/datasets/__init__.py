@@ -2,7 +2,7 @@
 from .action_genome import ActionGenomeDataset
 from .annotations import caption_words, segment_at_times
 from .check import check_videos
-from .collate import video_collate
+from .collate import scene_graph_collate, video_collate
 from .demo_data import (DEMO_ANSWERS, DEMO_CLASSES, DEMO_DOMAINS,
                         ensure_demo_data, generate_demo_data)
 from .exceptions import AnnotationError, VideoReadError
@@ -19,5 +19,5 @@ __all__ = [
     'segment_at_times', 'DEMO_CLASSES', 'DEMO_DOMAINS', 'DEMO_ANSWERS',
     'SeededSampler', 'DomainWeightedSampler', 'ActionGenomeDataset',
     'restricted_load', 'UnsafePickleError', 'generate_scene_graph_demo',
-    'ensure_scene_graph_demo'
+    'ensure_scene_graph_demo', 'scene_graph_collate'
 ]

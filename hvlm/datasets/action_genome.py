@@ -118,6 +118,10 @@ class ActionGenomeDataset(BaseDataset):
             the videos of 2 or fewer frames, as the reference does.
         on_bad (str): ``'error'`` or ``'skip'`` (see the module doc).
         check_frames (bool): Check every kept frame file exists.
+        vocab_root (str, optional): The root whose class files
+            (``annotations/object_classes.txt``, ``relationship_classes.txt``)
+            define the label indices; defaults to ``data_root``. The runner
+            sets it to the training root for validation and test.
         demo (dict, optional): ``ensure_scene_graph_demo`` arguments with
             ``root``; when ``data_root`` is that root the demo data is
             generated on first use.
@@ -137,6 +141,7 @@ class ActionGenomeDataset(BaseDataset):
                  on_bad: str = 'error',
                  check_frames: bool = True,
                  demo: Optional[dict] = None,
+                 vocab_root: Optional[str] = None,
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
@@ -160,6 +165,8 @@ class ActionGenomeDataset(BaseDataset):
         self.on_bad = on_bad
         self.check_frames = check_frames
         self.drop_counts: Counter = Counter()
+        # hvlm's runner points val/test vocab_root at the training root
+        self.vocab_root = vocab_root
         if demo is not None:
             from .scene_graph_demo import ensure_scene_graph_demo
             kwargs_demo = dict(demo)
@@ -178,7 +185,7 @@ class ActionGenomeDataset(BaseDataset):
 
     # ------------------------------------------------------------------
     def _class_files(self) -> Dict[str, tuple]:
-        ann = osp.join(self.data_root, 'annotations')
+        ann = osp.join(self.vocab_root or self.data_root, 'annotations')
         obj_path = osp.join(ann, 'object_classes.txt')
         rel_path = osp.join(ann, 'relationship_classes.txt')
         for path in (obj_path, rel_path):

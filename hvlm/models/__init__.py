@@ -2,7 +2,8 @@
 
 Sub-packages and the registry that holds their classes:
 
-- ``data_preprocessors``, ``backbones``, ``vlms``, ``experts``: ``MODELS``
+- ``data_preprocessors``, ``backbones``, ``vlms``, ``experts``,
+  ``scene_graphs``: ``MODELS``
 - ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
@@ -16,4 +17,5 @@ from .data_preprocessors import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .mergers import *  # noqa: F401,F403
+from .scene_graphs import *  # noqa: F401,F403
 from .vlms import *  # noqa: F401,F403

@@ -10,8 +10,9 @@ from hvlm.structures import VideoFeatures
 from .hf_text_encoder import HFTextEncoder
 from .hf_vision_encoder import HFVisionEncoder
 from .hierarchical_video_encoder import HierarchicalVideoEncoder
+from .small_conv_net import SmallConvNet
 
 __all__ = [
     'HierarchicalVideoEncoder', 'HFVisionEncoder', 'HFTextEncoder',
-    'VideoFeatures'
+    'VideoFeatures', 'SmallConvNet'
 ]

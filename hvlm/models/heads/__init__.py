@@ -2,6 +2,7 @@
 from .action_detection_head import ActionDetectionHead
 from .base_head import BaseHead
 from .multi_task_head import DEFAULT_TASK_WEIGHTS, MultiTaskHead
+from .relation_head import RelationHead
 from .temporal_decoding import (decode_segments, temporal_iou, temporal_nms,
                                 temporal_smooth)
 from .video_captioning_head import VideoCaptioningHead
@@ -12,5 +13,5 @@ __all__ = [
     'BaseHead', 'ActionDetectionHead', 'MultiTaskHead', 'VideoQAHead',
     'VideoCaptioningHead', 'DEFAULT_TASK_WEIGHTS', 'decode_segments',
     'temporal_iou', 'temporal_nms', 'temporal_smooth', 'video_memory',
-    'step_times'
+    'step_times', 'RelationHead'
 ]
