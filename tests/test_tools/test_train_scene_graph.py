@@ -40,3 +40,38 @@ def test_train_sttran_demo_end_to_end(tmp_path):
     assert val and 0.0 <= val[-1]['sg/with_R@20'] <= 1.0
     assert 'sg/with_mR@20' in val[-1] and 'sg/no_R@100' in val[-1]
     assert find_one(work, 'best_sg_with_R@20_epoch_1.pth').is_file()
+
+
+def test_frequency_baseline_tool_on_the_demo(tmp_path):
+    import importlib.util
+
+    import numpy as np
+    from mmengine.config import Config
+
+    from hvlm.datasets import ActionGenomeDataset
+    from hvlm.models.scene_graphs import FrequencyBaseline
+    spec = importlib.util.spec_from_file_location(
+        'scene_graph_baseline',
+        REPO / 'tools' / 'analysis_tools' / 'scene_graph_baseline.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root = str(tmp_path / 'ag_demo')
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict({
+        f'{s}_dataloader.dataset.{k}': v
+        for s in ('train', 'test')
+        for k, v in (('data_root', root), ('demo.root', root),
+                     ('demo.videos', (8, 4)))
+    })
+    metrics = tool.evaluate(cfg)
+    assert set(metrics) >= {'sg/with_R@20', 'sg/with_mR@20', 'sg/no_R@100'}
+    # the attention the tool ranks first per class is the training
+    # split's most frequent one
+    train = ActionGenomeDataset(root, split='train')
+    infos = [train.get_data_info(i) for i in range(len(train))]
+    labels = np.concatenate([i['obj_labels'] for i in infos])
+    att = np.concatenate([i['attention'] for i in infos])
+    probs = FrequencyBaseline().fit(infos).probabilities()['attention']
+    for c in np.unique(labels):
+        counts = np.bincount(att[labels == c], minlength=3)
+        assert counts[probs[c].argmax()] == counts.max()
