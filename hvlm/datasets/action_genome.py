@@ -15,6 +15,7 @@ Layout read (the real data set's, unchanged)::
     data_root/annotations/object_bbox_and_relationship_filtersmall.pkl
         (the same without boxes whose short edge is < 16 px; SGCLS/SGDET)
     data_root/annotations/frame_list.txt          one frame key a line
+        (kept frames it does not list are counted in a warning)
     data_root/annotations/object_classes.txt      36 names, person first
     data_root/annotations/relationship_classes.txt  26 names
     data_root/frames/VID.mp4/000089.png
@@ -234,6 +235,9 @@ class ActionGenomeDataset(BaseDataset):
                     f'found {type(data).__name__}')
         self.drop_counts = Counter()
         self._bad_examples: Dict[str, List[str]] = {}
+        list_path = osp.join(ann, 'frame_list.txt')
+        listed = set(_read_names(list_path)) if osp.isfile(list_path) \
+            else None
         keys = list(persons)
         if self.datasize == 'mini':
             keys = keys[:self.mini_frames]
@@ -266,6 +270,13 @@ class ActionGenomeDataset(BaseDataset):
                 self.drop_counts['video_too_short'] += 1
                 continue
             data_list.append(item)
+        if listed is not None:
+            unlisted = [k for item in data_list for k in item['frame_names']
+                        if k not in listed]
+            if unlisted:
+                print_log(f'ActionGenomeDataset: {len(unlisted)} kept frames '
+                          f'are not in {list_path} (kept; e.g. '
+                          f'{unlisted[:3]})', logger='current', level=30)
         self._log_drops(len(data_list))
         if not data_list:
             raise AnnotationError(

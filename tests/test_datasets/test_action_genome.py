@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hvlm.datasets import action_genome
 from hvlm.datasets.action_genome import (AG_CONTACTING, AG_SPATIAL,
                                          ActionGenomeDataset)
 from hvlm.datasets.exceptions import AnnotationError
@@ -94,7 +95,7 @@ def _person(boxes):
     }
 
 
-def _write_root(root, persons, objects, missing=()):
+def _write_root(root, persons, objects, missing=(), unlisted=()):
     ann = osp.join(root, 'annotations')
     os.makedirs(ann, exist_ok=True)
     with open(osp.join(ann, 'person_bbox.pkl'), 'wb') as f:
@@ -105,7 +106,8 @@ def _write_root(root, persons, objects, missing=()):
             pickle.dump(objects, f)
     for name, lines in (('object_classes.txt', AG_OBJECT_FILE),
                         ('relationship_classes.txt', AG_RELATION_FILE),
-                        ('frame_list.txt', list(persons))):
+                        ('frame_list.txt',
+                         [k for k in persons if k not in unlisted])):
         with open(osp.join(ann, name), 'w') as f:
             f.write('\n'.join(lines) + '\n')
     for key in persons:
@@ -145,11 +147,20 @@ def _base(split_b='test'):
     return persons, objects
 
 
-def test_reads_real_layout_and_drops_by_rule(tmp_path):
+def test_reads_real_layout_and_drops_by_rule(tmp_path, monkeypatch):
+    logs = []
+    monkeypatch.setattr(action_genome, 'print_log',
+                        lambda msg, **kw: logs.append(msg))
     persons, objects = _base()
     # A loses frame 1 (nothing visible) and 2 (empty person box)
-    _write_root(str(tmp_path), persons, objects)
+    _write_root(str(tmp_path), persons, objects, unlisted=('A.mp4/000004.png',
+                                                           ))
     ds = ActionGenomeDataset(str(tmp_path), split='train')
+    text = '\n'.join(logs)
+    assert "1 kept frames are not in" in text
+    assert "['A.mp4/000004.png']" in text
+    assert 'dropped: frame_no_person_box=1, frame_no_visible_object=1, ' \
+        'video_too_short=1' in text
     assert len(ds) == 1 and ds.drop_counts == dict(
         frame_no_visible_object=1, frame_no_person_box=1,
         video_too_short=1)
