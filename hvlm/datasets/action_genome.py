@@ -33,10 +33,11 @@ One item is one video, its kept frames in file order::
 
 Rules, as STTran's loader applies them (it drops silently; here every drop
 is counted and logged): a frame with no (or an empty) object list is
-dropped (the ``_filtersmall`` file empties some); a frame belongs to the split of its first object's
-``metadata['set']``; a frame without a visible object is dropped; a frame
-whose person box array is empty is dropped; a video left with 2 or fewer
-frames is dropped. Invisible objects are never used.
+dropped (the ``_filtersmall`` file empties some); a frame belongs to the
+split of its first object's ``metadata['set']``; a frame without a
+visible object is dropped; a frame whose person box array is empty is
+dropped; a video left with 2 or fewer frames is dropped. Invisible objects
+are never used.
 
 Bad input (``on_bad``): a visible object with no box, a box with no area or
 lying wholly outside the ``bbox_size`` image, an unknown class or predicate
@@ -196,7 +197,8 @@ class ActionGenomeDataset(BaseDataset):
                     'must be the Action Genome root holding annotations/')
         classes = ('__background__', ) + tuple(
             normalise_object_class(n) for n in _read_names(obj_path))
-        predicates = tuple(normalise_predicate(n) for n in _read_names(rel_path))
+        predicates = tuple(
+            normalise_predicate(n) for n in _read_names(rel_path))
         if predicates != AG_PREDICATES:
             raise AnnotationError(
                 f'{rel_path}: expected the 26 Action Genome predicates in '

@@ -222,9 +222,9 @@ def test_demo_data_follows_from_what_is_drawn(tmp_path):
     root = generate_scene_graph_demo(str(tmp_path / 'ag'), videos=(14, 4))
     raw = restricted_load(osp.join(root, 'annotations',
                                    'object_bbox_and_relationship.pkl'))
-    small = restricted_load(osp.join(root, 'annotations',
-                                      'object_bbox_and_relationship'
-                                      '_filtersmall.pkl'))
+    small = restricted_load(
+        osp.join(root, 'annotations',
+                 'object_bbox_and_relationship_filtersmall.pkl'))
     persons = restricted_load(osp.join(root, 'annotations',
                                        'person_bbox.pkl'))
     seen = set()
