@@ -204,6 +204,8 @@ class SceneGraphRecall(BaseMetric):
         semi_threshold (float): Score above which ``semi`` keeps a spatial
             or contacting predicate.
         predicates (Sequence[str], optional): Predicate names for the table.
+        table_ks (Sequence[int]): The K whose per-predicate recall is logged
+            (every constraint).
     """
     default_prefix: Optional[str] = 'sg'
 
@@ -213,6 +215,7 @@ class SceneGraphRecall(BaseMetric):
                  iou_threshold: float = 0.5,
                  semi_threshold: float = 0.9,
                  predicates: Optional[Sequence[str]] = None,
+                 table_ks: Sequence[int] = (20, ),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -227,6 +230,7 @@ class SceneGraphRecall(BaseMetric):
         if predicates is None:
             predicates = AG_PREDICATES
         self.predicates = tuple(predicates)
+        self.table_ks = tuple(int(k) for k in table_ks)
         self.per_predicate: Dict[str, Dict[str, float]] = {}
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
@@ -303,8 +307,9 @@ class SceneGraphRecall(BaseMetric):
         return metrics
 
     def _log_table(self, count: np.ndarray) -> None:
-        cols = [c for c in self.per_predicate if c.endswith('@20')] or \
-            list(self.per_predicate)[:3]
+        cols = [f'{c}_R@{k}' for k in self.table_ks
+                for c in self.constraints
+                if f'{c}_R@{k}' in self.per_predicate]
         lines = ['predicate'.ljust(22) + 'count'.rjust(7) +
                  ''.join(c.rjust(12) for c in cols)]
         for i, name in enumerate(self.predicates):

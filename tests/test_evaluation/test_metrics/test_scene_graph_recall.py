@@ -54,7 +54,11 @@ def _onehot(n, i, v=0.95, rest=0.01):
     return a
 
 
-def test_hand_derived_frame():
+def test_hand_derived_frame(monkeypatch):
+    from hvlm.evaluation.metrics import scene_graph_recall
+    logs = []
+    monkeypatch.setattr(scene_graph_recall, 'print_log',
+                        lambda msg, **kw: logs.append(msg))
     # one frame, one object (cup=11): GT looking_at(0), in_front_of(5) and
     # on_the_side_of(7) [spatial 2, 4], holding(14) [contacting 5]: 4 triplets
     person = [[10, 10, 50, 90]]
@@ -77,6 +81,11 @@ def test_hand_derived_frame():
     # mR@3 with: looking_at 1, in_front_of 1, on_the_side_of 0, holding 1
     assert r['sg/with_mR@3'] == pytest.approx(3 / 4)
     assert metric.per_predicate['with_R@3']['on_the_side_of'] == 0.0
+    # the logged table: one row per predicate present, a column per
+    # constraint at the table's K (20)
+    row = [line for line in logs[-1].splitlines()
+           if line.startswith('holding')][0]
+    assert row.split() == ['holding', '1', '1.0000', '0.0000', '1.0000']
 
 
 def test_reversed_spatial_plus1_iou_and_frame_averaging():
