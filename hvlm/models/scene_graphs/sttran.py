@@ -104,6 +104,11 @@ class STTran(BaseModel):
         attention_cfg (dict): ``ATTENTIONS`` config of every block.
         relation_head (dict): ``HEADS`` config; ``in_channels`` is filled.
         obj_loss_weight (float): Weight of the SGCLS object loss.
+        box_geometry (bool): Add an embedding of the subject's and object's
+            box coordinates (normalised by the frame size) to each pair
+            feature. Not in STTran, whose features carry relative position
+            only (through the box mask): without it, where a person is, and
+            so how it moves from frame to frame, is invisible to the model.
         mean, std (Sequence[float]): Frame normalisation (0-255 scale).
     """
 
@@ -123,6 +128,7 @@ class STTran(BaseModel):
                  attention_cfg: Optional[dict] = None,
                  relation_head: Optional[dict] = None,
                  obj_loss_weight: float = 1.0,
+                 box_geometry: bool = False,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
                  data_preprocessor: Optional[dict] = None,
@@ -165,6 +171,7 @@ class STTran(BaseModel):
             nn.Linear(roi_dim, hidden_dim), nn.ReLU(inplace=True))
         self.class_embed = nn.Embedding(num_classes, embed_dim)
         self.pair_fc = nn.Linear(3 * hidden_dim + 2 * embed_dim, hidden_dim)
+        self.geometry_fc = nn.Linear(8, hidden_dim) if box_geometry else None
         if mode == 'sgcls':
             self.obj_classifier = nn.Sequential(
                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
@@ -266,6 +273,10 @@ class STTran(BaseModel):
         x = torch.cat([self.subj_fc(node[s]), self.obj_fc(node[o]), u,
                        emb[s], emb[o]], 1)
         x = self.pair_fc(x)  # [P, D]
+        if self.geometry_fc is not None:
+            H, W = frames.shape[-2:]
+            size = sb.new_tensor([W, H, W, H])
+            x = x + self.geometry_fc(torch.cat([sb / size, ob / size], 1))
         g['num_frames'] = sum(lengths)
         g['offsets'] = offsets
         g['lengths'] = lengths

@@ -35,11 +35,11 @@ def _video(rng, T, M_per_frame=2, H=48, W=64):
     return frames, sample
 
 
-def _model(mode='predcls', window=2):
+def _model(mode='predcls', window=2, geometry=False):
     torch.manual_seed(0)
     return MODELS.build(dict(
-        type='STTran', mode=mode, hidden_dim=32, num_heads=4,
-        spatial_layer=1, temporal_layer=2, temporal_window=window,
+        type='STTran', mode=mode, hidden_dim=32, box_geometry=geometry,
+        num_heads=4, spatial_layer=1, temporal_layer=2, temporal_window=window,
         embed_dim=8, roi_size=3, mask_size=12, dropout=0.0,
         backbone=dict(type='SmallConvNet', channels=(8, 16))))
 
@@ -47,7 +47,7 @@ def _model(mode='predcls', window=2):
 def test_loss_backward_and_prediction_contract():
     rng = np.random.default_rng(0)
     videos = [_video(rng, 3), _video(rng, 4, 1)]
-    model = _model()
+    model = _model(geometry=True)
     inputs = [v[0] for v in videos]
     samples = [v[1] for v in videos]
     losses = model(inputs, samples, mode='loss')
@@ -113,6 +113,24 @@ def test_sgcls_predicts_object_classes():
     assert (o['pred_scores'][T:] < 1).all()
     with pytest.raises(ValueError, match="mode='sgdet'"):
         _model('sgdet')
+
+
+def test_box_geometry_sees_where_the_pair_is():
+    rng = np.random.default_rng(3)
+    frames, s = _video(rng, 2)
+    moved = dict(s, person_boxes=s['person_boxes'] + 3,
+                 obj_boxes=s['obj_boxes'] + 3)
+    model = _model(geometry=True).eval()
+    flat = torch.full_like(frames, 100)
+    a = model([flat], [s], mode='predict')[0]['pred_spatial']
+    b = model([flat], [moved], mode='predict')[0]['pred_spatial']
+    # with the geometry embedding zeroed, only the RoI pooling (edge
+    # effects of the convolutions) sees the shift
+    torch.nn.init.zeros_(model.geometry_fc.weight)
+    c = model([flat], [s], mode='predict')[0]['pred_spatial']
+    d = model([flat], [moved], mode='predict')[0]['pred_spatial']
+    assert (b - a).abs().max() > 10 * (d - c).abs().max()
+    assert _model().geometry_fc is None
 
 
 def test_box_masks_and_relation_head():
