@@ -33,3 +33,12 @@ def video_collate(data_batch: Sequence[dict]) -> Dict[str, List]:
     batch = pseudo_collate(kept)
     batch['skipped'] = skipped
     return batch
+
+
+@FUNCTIONS.register_module()
+def scene_graph_collate(data_batch: Sequence[dict]) -> Dict[str, List]:
+    """Batch ``PackSceneGraphInputs`` items: ``inputs`` stays a list of
+    ``[T, 3, H, W]`` videos (lengths differ) and ``data_samples`` a list of
+    dicts (``pseudo_collate`` would merge the dicts key by key)."""
+    return dict(inputs=[item['inputs'] for item in data_batch],
+                data_samples=[item['data_samples'] for item in data_batch])

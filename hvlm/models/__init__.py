@@ -3,8 +3,8 @@
 Sub-packages and the registry that holds their classes:
 
 - ``data_preprocessors``, ``backbones``, ``language``, ``vlms``,
-  ``recognizers``, ``selfsup``, ``classifiers``, ``losses``, ``experts``:
-  ``MODELS``
+  ``recognizers``, ``scene_graphs``, ``selfsup``, ``classifiers``,
+  ``losses``, ``experts``: ``MODELS``
 - ``adapters``: ``ADAPTERS``
 - ``attention``: ``ATTENTIONS``
 - ``mergers``: ``MERGERS``
@@ -23,4 +23,5 @@ from .mergers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .recognizers import *  # noqa: F401,F403
 from .selfsup import *  # noqa: F401,F403
+from .scene_graphs import *  # noqa: F401,F403
 from .vlms import *  # noqa: F401,F403

@@ -8,11 +8,13 @@ from .image import LoadImageFile, PackFrames, PackImageInputs, ResizeImage
 from .pack_recognition import PackRecognitionInputs
 from .processing import (CenterCrop, Flip, RandomResizedCrop, Resize,
                          resize_frames)
+from .scene_graph import LoadSceneGraphFrames, PackSceneGraphInputs
 
 __all__ = [
     'DecordInit', 'SampleFrames', 'DecordDecode', 'Resize',
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
     'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
     'SampleSegmentFrames', 'SampleText', 'PackRecognitionInputs',
-    'ColorJitter', 'LoadImageFile', 'ResizeImage', 'PackImageInputs', 'PackFrames'
+    'ColorJitter', 'LoadImageFile', 'ResizeImage', 'PackImageInputs', 'PackFrames',
+    'LoadSceneGraphFrames', 'PackSceneGraphInputs'
 ]

@@ -6,6 +6,7 @@ from .probe_accuracy import ProbeAccuracy
 from .frame_action_metric import FrameActionMetric
 from .recognition_metric import (RecognitionMetric, harmonic_mean,
                                  mean_class_accuracy, top_k_accuracy)
+from .scene_graph_recall import SceneGraphRecall
 from .temporal_action_detection_metric import TemporalActionDetectionMetric
 from .video_qa_metric import VideoQAMetric
 from .video_text_retrieval_metric import VideoTextRetrievalMetric
@@ -15,5 +16,5 @@ __all__ = [
     'TemporalActionDetectionMetric', 'VideoQAMetric',
     'VideoTextRetrievalMetric', 'RecognitionMetric',
     'top_k_accuracy', 'mean_class_accuracy', 'harmonic_mean',
-    'ClassificationMetric', 'ProbeAccuracy'
+    'ClassificationMetric', 'ProbeAccuracy', 'SceneGraphRecall'
 ]

@@ -12,9 +12,10 @@ from .hf_vision_encoder import HFVisionEncoder
 from .hierarchical_video_encoder import HierarchicalVideoEncoder
 from .hvit import HViT
 from .hvit_frame_encoder import HViTFrameEncoder
+from .small_conv_net import SmallConvNet
 
 __all__ = [
     'HierarchicalVideoEncoder', 'HFVisionEncoder', 'HFTextEncoder', 'HViT',
     'HViTFrameEncoder',
-    'VideoFeatures'
+    'VideoFeatures', 'SmallConvNet'
 ]

@@ -4,6 +4,7 @@ from .base_head import BaseHead
 from .llm_head import LLMHead, keep_evenly
 from .cls_head import ClsHead
 from .multi_task_head import DEFAULT_TASK_WEIGHTS, MultiTaskHead
+from .relation_head import RelationHead
 from .temporal_decoding import (decode_segments, temporal_iou, temporal_nms,
                                 temporal_smooth)
 from .video_captioning_head import VideoCaptioningHead
@@ -15,5 +16,5 @@ __all__ = [
     'LLMHead', 'keep_evenly', 'ClsHead',
     'VideoCaptioningHead', 'DEFAULT_TASK_WEIGHTS', 'decode_segments',
     'temporal_iou', 'temporal_nms', 'temporal_smooth', 'video_memory',
-    'step_times'
+    'step_times', 'RelationHead'
 ]

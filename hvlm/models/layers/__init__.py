@@ -4,6 +4,7 @@ from .clip_towers import (ClipTowers, assemble_prompts, encode_images,
 from .mlp import Mlp
 from .position_embedding import sincos_position_embedding_3d
 from .temporal_pooling import TemporalPooling
+from .roi_align import boxes_to_rois, roi_align
 from .transformer_block import TransformerBlock
 from .tubelet_embedding import TubeletEmbedding
 
@@ -11,5 +12,5 @@ __all__ = [
     'Mlp', 'sincos_position_embedding_3d', 'TransformerBlock',
     'TubeletEmbedding', 'ClipTowers', 'assemble_prompts', 'encode_images',
     'encode_text_embeddings', 'text_mask', 'TemporalPooling',
-    'encode_texts'
+    'encode_texts', 'roi_align', 'boxes_to_rois'
 ]

@@ -1,0 +1,6 @@
+"""Video scene-graph models (registry: ``MODELS``): objects per frame ->
+(person, relation, object) triplets."""
+from .frequency_baseline import FrequencyBaseline
+from .sttran import STTran
+
+__all__ = ['STTran', 'FrequencyBaseline']

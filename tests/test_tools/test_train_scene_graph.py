@@ -1,0 +1,77 @@
+"""tools/train.py on the scene-graph demo config, as a user runs it, with
+the demo data generated on first use (small) and a tiny model."""
+import json
+
+import pytest
+
+from .conftest import REPO, find_one, run_tool
+
+CONFIG = str(REPO / 'configs' / 'scene_graph' / 'sttran_predcls_demo.py')
+
+
+@pytest.mark.slow
+def test_train_sttran_demo_end_to_end(tmp_path):
+    root = tmp_path / 'ag_demo'
+    opts = []
+    for split in ('train', 'val'):
+        ds = f'{split}_dataloader.dataset'
+        opts += [f'{ds}.data_root={root}', f'{ds}.demo.root={root}',
+                 f'{ds}.demo.videos=(8,4)',
+                 f'{ds}.pipeline.0.scale=(36,48)',
+                 f'{split}_dataloader.batch_size=2',
+                 f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    work = tmp_path / 'work'
+    run_tool('train.py', CONFIG, '--work-dir', work, '--cfg-options',
+             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+             'model.hidden_dim=32', 'model.backbone.channels=(8,16)',
+             'model.temporal_layer=1', 'default_hooks.logger.interval=1',
+             *opts, timeout=600)
+    # the data set was generated in Action Genome's layout
+    assert (root / 'annotations' / 'person_bbox.pkl').is_file()
+    assert (root / 'annotations'
+            / 'object_bbox_and_relationship_filtersmall.pkl').is_file()
+    log = find_one(work, '*.log').read_text()
+    assert 'ActionGenomeDataset(train, predcls)' in log
+    assert 'video_too_short=' in log  # the drop rule is counted
+    scalars = [json.loads(line) for line in find_one(
+        work, 'scalars.json').read_text().splitlines()]
+    val = [s for s in scalars if 'sg/with_R@20' in s]
+    assert val and 0.0 <= val[-1]['sg/with_R@20'] <= 1.0
+    assert 'sg/with_mR@20' in val[-1] and 'sg/no_R@100' in val[-1]
+    assert find_one(work, 'best_sg_with_R@20_epoch_1.pth').is_file()
+
+
+def test_frequency_baseline_tool_on_the_demo(tmp_path):
+    import importlib.util
+
+    import numpy as np
+    from mmengine.config import Config
+
+    from hvlm.datasets import ActionGenomeDataset
+    from hvlm.models.scene_graphs import FrequencyBaseline
+    spec = importlib.util.spec_from_file_location(
+        'scene_graph_baseline',
+        REPO / 'tools' / 'analysis_tools' / 'scene_graph_baseline.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root = str(tmp_path / 'ag_demo')
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict({
+        f'{s}_dataloader.dataset.{k}': v
+        for s in ('train', 'test')
+        for k, v in (('data_root', root), ('demo.root', root),
+                     ('demo.videos', (8, 4)))
+    })
+    metrics = tool.evaluate(cfg)
+    assert set(metrics) >= {'sg/with_R@20', 'sg/with_mR@20', 'sg/no_R@100'}
+    # the attention the tool ranks first per class is the training
+    # split's most frequent one
+    train = ActionGenomeDataset(root, split='train')
+    infos = [train.get_data_info(i) for i in range(len(train))]
+    labels = np.concatenate([i['obj_labels'] for i in infos])
+    att = np.concatenate([i['attention'] for i in infos])
+    probs = FrequencyBaseline().fit(infos).probabilities()['attention']
+    for c in np.unique(labels):
+        counts = np.bincount(att[labels == c], minlength=3)
+        assert counts[probs[c].argmax()] == counts.max()
