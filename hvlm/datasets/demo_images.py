@@ -15,16 +15,14 @@ Layout written by :func:`generate_demo_images` (the one
     root/<split>/<class>/<split>_<class>_<index>.png
         (split: training | validation | test)
 """
-import fcntl
-import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, Optional
 
 import cv2
 import numpy as np
+
+from .demo_cache import ensure_generated
 
 __all__ = ['DEMO_IMAGE_CLASSES', 'generate_demo_images',
            'ensure_demo_images']
@@ -119,45 +117,6 @@ def ensure_demo_images(root: str, **kwargs) -> str:
     temporary directory and renamed into place under an ``fcntl`` lock, so
     concurrent processes generate once and readers never see half a set;
     a directory not written here is never overwritten."""
-    root = osp.abspath(root)
-    record = dict(version=IMAGE_GENERATOR_VERSION,
-                  kwargs=json.loads(json.dumps(kwargs, sort_keys=True)))
-    marker = osp.join(root, '.complete')
-
-    def complete() -> bool:
-        try:
-            with open(marker) as f:
-                return json.load(f) == record
-        except (OSError, ValueError):
-            return False
-
-    if complete():
-        return root
-    parent, name = osp.split(root)
-    os.makedirs(parent, exist_ok=True)
-    with open(root + '.lock', 'a') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if complete():
-                return root
-            if osp.isdir(root) and os.listdir(root) and \
-                    not osp.exists(marker):
-                raise FileExistsError(
-                    f'{root} exists and was not written by '
-                    'ensure_demo_images (no .complete file); refusing to '
-                    'overwrite it. Move it away or point the demo root '
-                    'elsewhere.')
-            tmp = tempfile.mkdtemp(prefix=name + '.tmp-', dir=parent)
-            try:
-                generate_demo_images(tmp, **kwargs)
-                with open(osp.join(tmp, '.complete'), 'w') as f:
-                    json.dump(record, f)
-                if osp.exists(root):  # an older version
-                    shutil.rmtree(root)
-                os.rename(tmp, root)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return root
+    return ensure_generated(root, IMAGE_GENERATOR_VERSION, kwargs,
+                            lambda tmp: generate_demo_images(tmp, **kwargs),
+                            'ensure_demo_images')

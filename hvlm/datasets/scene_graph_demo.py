@@ -25,18 +25,16 @@ spatial or contacting labels on one pair. The layout is the one
 :class:`ActionGenomeDataset` documents; ``metadata['set']`` splits the
 videos into ``train`` and ``test``.
 """
-import fcntl
-import json
 import os
 import os.path as osp
 import pickle
-import shutil
-import tempfile
 from typing import List, Tuple
 
 import cv2
 import numpy as np
 from mmengine.logging import print_log
+
+from .demo_cache import ensure_generated
 
 __all__ = [
     'generate_scene_graph_demo', 'ensure_scene_graph_demo', 'AG_OBJECT_FILE',
@@ -327,47 +325,12 @@ def ensure_scene_graph_demo(root: str, **kwargs) -> str:
     ``fcntl`` lock, so concurrent processes generate it once. A directory
     at ``root`` not written by this function is never overwritten.
     """
-    root = osp.abspath(root)
-    record = dict(version=GENERATOR_VERSION,
-                  kwargs=json.loads(json.dumps(kwargs, sort_keys=True)))
-    marker = osp.join(root, '.complete')
 
-    def complete() -> bool:
-        try:
-            with open(marker) as f:
-                return json.load(f) == record
-        except (OSError, ValueError):
-            return False
+    def generate(tmp: str) -> None:
+        print_log(f'Generating the scene-graph demo data in {root} '
+                  f'(v{GENERATOR_VERSION}, {kwargs})',
+                  logger='current')
+        generate_scene_graph_demo(tmp, **kwargs)
 
-    if complete():
-        return root
-    parent, name = osp.split(root)
-    os.makedirs(parent, exist_ok=True)
-    with open(root + '.lock', 'a') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if complete():
-                return root
-            if osp.isdir(root) and os.listdir(root) and \
-                    not osp.exists(marker):
-                raise FileExistsError(
-                    f'{root} exists and was not written by '
-                    'ensure_scene_graph_demo (no .complete); refusing to '
-                    'overwrite it. Move it away or set another demo root.')
-            tmp = tempfile.mkdtemp(prefix=name + '.tmp-', dir=parent)
-            try:
-                print_log(f'Generating the scene-graph demo data in {root} '
-                          f'(v{GENERATOR_VERSION}, {kwargs})',
-                          logger='current')
-                generate_scene_graph_demo(tmp, **kwargs)
-                with open(osp.join(tmp, '.complete'), 'w') as f:
-                    json.dump(record, f)
-                if osp.exists(root):
-                    shutil.rmtree(root)  # an older version of our own output
-                os.rename(tmp, root)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return root
+    return ensure_generated(root, GENERATOR_VERSION, kwargs, generate,
+                            'ensure_scene_graph_demo')

@@ -1,7 +1,7 @@
 """Segment-text pairs from hvlm's video layout, for video-text pretraining
 and its zero-shot / retrieval evaluation."""
 import logging
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from mmengine.logging import print_log
 

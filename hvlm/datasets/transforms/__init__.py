@@ -15,6 +15,7 @@ __all__ = [
     'RandomResizedCrop', 'CenterCrop', 'Flip', 'FormatShape',
     'PackVideoInputs', 'resize_frames', 'LoadCachedFeatures',
     'SampleSegmentFrames', 'SampleText', 'PackRecognitionInputs',
-    'ColorJitter', 'LoadImageFile', 'ResizeImage', 'PackImageInputs', 'PackFrames',
+    'ColorJitter', 'LoadImageFile', 'ResizeImage', 'PackImageInputs',
+    'PackFrames',
     'LoadSceneGraphFrames', 'PackSceneGraphInputs'
 ]

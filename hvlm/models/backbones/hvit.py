@@ -1,7 +1,7 @@
 """HViT: a hierarchical vision transformer with global attention per stage
 (the backbone of the SimCLR + fine-tuning system, issue #16)."""
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn

@@ -1,7 +1,6 @@
 """SimCLR: contrastive pretraining of a backbone without labels."""
 from typing import Dict, List, Optional, Union
 
-import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 from torch import Tensor

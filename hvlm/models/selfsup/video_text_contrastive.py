@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
@@ -161,8 +160,9 @@ class VideoTextContrastive(BaseModel):
         self.eos_token_id = int(text_cfg.eos_token_id)
         ends = self.tokenizer('a')['input_ids']
         if not ends or ends[-1] != self.eos_token_id:
+            last = ends[-1] if ends else None
             raise ValueError(
-                f'the tokenizer ends a text with id {ends[-1] if ends else None}'
+                f'the tokenizer ends a text with id {last}'
                 f' but the text tower pools at eos_token_id='
                 f'{self.eos_token_id}; use the tokenizer saved with the model')
         if with_cp:
