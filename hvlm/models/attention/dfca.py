@@ -36,6 +36,9 @@ class DFCA(nn.Module):
         num_mask_tokens (int): Learned mask embeddings appended to the keys.
         ffn_ratio (float): Hidden width of the FFN relative to ``C``.
     """
+    # Not a self-attention: it needs the second stream (``memory``), so it
+    # cannot stand in for the attention of a backbone's blocks.
+    cross_stream = True
 
     def __init__(self,
                  embed_dims: int,

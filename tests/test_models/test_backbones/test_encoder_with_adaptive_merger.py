@@ -6,6 +6,12 @@ import torch
 from hvlm.models.mergers import AdaptiveTokenMerger
 from hvlm.registry import ATTENTIONS, HEADS, MERGERS, MODELS
 
+# every registered attention that can be a block's self-attention (DFCA
+# fuses a second stream and is tested on its own)
+SELF_ATTENTIONS = sorted(
+    name for name, cls in ATTENTIONS.module_dict.items()
+    if not getattr(cls, 'cross_stream', False))
+
 ENCODER = dict(
     type='HierarchicalVideoEncoder',
     patch_size=(2, 8, 8),
@@ -45,7 +51,7 @@ def test_action_head_gets_one_output_per_frame():
     assert action.frame_logits(feats).shape[:2] == (2, feats.num_frames)
 
 
-@pytest.mark.parametrize('attention', sorted(ATTENTIONS.module_dict))
+@pytest.mark.parametrize('attention', SELF_ATTENTIONS)
 def test_every_attention_runs_after_the_merge(attention):
     """After the merge the tokens have sizes and no grid (shape=None):
     every registered attention must take that, forward and backward."""
@@ -203,7 +209,7 @@ def test_ratio_hooks_steer_the_whole_plan():
     torch.testing.assert_close(feats.tokens, plain(clips).tokens)
 
 
-@pytest.mark.parametrize('attention', sorted(ATTENTIONS.module_dict))
+@pytest.mark.parametrize('attention', SELF_ATTENTIONS)
 def test_every_attention_runs_after_merges_inside_a_stage(attention):
     """Blocks of stage 1 after a merge get sizes and no grid at the width
     of the stage: every attention must take it, forward and backward."""
