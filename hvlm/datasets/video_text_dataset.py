@@ -85,8 +85,13 @@ class VideoTextDataset(VideoDataset):
         return self.label_template.format(label_to_text(label))
 
     def class_texts(self) -> List[str]:
-        """Every class of ``metainfo['classes']`` as text, in label order."""
-        return [self.label_text(c) for c in self._metainfo['classes']]
+        """Every class of ``metainfo['classes']`` as text, in label order
+        (made once: every item carries it)."""
+        if getattr(self, '_class_texts', None) is None:
+            self._class_texts = [
+                self.label_text(c) for c in self._metainfo['classes']
+            ]
+        return self._class_texts
 
     def load_data_list(self) -> List[dict]:
         classes = self._metainfo['classes']
@@ -162,5 +167,5 @@ class VideoTextDataset(VideoDataset):
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
-        info['class_texts'] = self.class_texts()
+        info['class_texts'] = list(self.class_texts())
         return info

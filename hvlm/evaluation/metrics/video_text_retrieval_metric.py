@@ -67,13 +67,12 @@ class VideoTextRetrievalMetric(BaseMetric):
             # metainfo and data fields together)
             if not isinstance(sample, dict):
                 sample = sample.to_dict()
-            get = sample.get
-            scores = get('pred_class_scores')
+            scores = sample.get('pred_class_scores')
             self.results.append(
                 dict(
-                    video=np.asarray(get('pred_video_embed').cpu(),
+                    video=np.asarray(sample['pred_video_embed'].cpu(),
                                      dtype=np.float32),
-                    text_embed=np.asarray(get('pred_text_embed').cpu(),
+                    text_embed=np.asarray(sample['pred_text_embed'].cpu(),
                                           dtype=np.float32),
                     text=sample.get('text'),
                     caption=sample.get('caption'),

@@ -12,7 +12,6 @@ A directory is what ``save_pretrained`` writes: ``config.json``, the weights
 the towers that need them ``preprocessor_config.json`` (image statistics and
 size) and the tokenizer files.
 """
-import os.path as osp
 from contextlib import nullcontext
 from fnmatch import fnmatch
 from typing import Optional, Sequence, Tuple
@@ -25,11 +24,9 @@ from mmengine.model import BaseModule
 # The directory checks and helpers every pretrained wrapper shares
 # (re-exported here for code that imported them from this module).
 from ..layers.hf_local import (  # noqa: F401
-    WEIGHT_FILES, check_directory, fingerprint, import_transformers,
-    quiet_transformers, read_json, same_fingerprint, set_train_mode_by_grad)
-
-TOKENIZER_FILES = ('tokenizer.json', 'vocab.json', 'spiece.model',
-                   'tokenizer.model', 'vocab.txt')
+    TOKENIZER_FILES, WEIGHT_FILES, check_directory, fingerprint,
+    import_transformers, load_tokenizer, quiet_transformers, read_json,
+    same_fingerprint, set_train_mode_by_grad)
 
 # ``model_type`` of config.json -> (family, the one tower it holds, or None
 # for a whole image-text model holding both).
@@ -172,31 +169,6 @@ def read_image_statistics(path: str,
             f'{path}/{name}: no image size: expected crop_size or size with '
             f'height/width or shortest_edge, got {size!r}')
     return mean, std, hw
-
-
-def load_tokenizer(path: str, vocab_size: int, key: str):
-    """The directory's own tokenizer (``AutoTokenizer``), checked to emit
-    only ids the text tower has embeddings for."""
-    if not any(osp.isfile(osp.join(path, f)) for f in TOKENIZER_FILES):
-        raise FileNotFoundError(
-            f'{path} has no tokenizer: expected one of '
-            f'{", ".join(TOKENIZER_FILES)} (save the tokenizer with '
-            'save_pretrained into the same directory)')
-    transformers = import_transformers()
-    with quiet_transformers():
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(
-                path, local_files_only=True)
-        except (OSError, ValueError, ImportError) as e:
-            # ImportError: SigLIP's spiece.model needs `sentencepiece`
-            raise ValueError(
-                f'cannot load the tokenizer from {path}: {e}') from e
-    if len(tokenizer) > vocab_size:
-        raise ValueError(
-            f'{path}: the tokenizer has {len(tokenizer)} tokens but '
-            f'config.json {key}vocab_size is {vocab_size}: ids past it have '
-            'no embedding')
-    return tokenizer
 
 
 class HFPretrainedTower(BaseModule):

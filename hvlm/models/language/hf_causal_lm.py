@@ -1,7 +1,6 @@
 """A pretrained causal language model and its tokenizer, loaded from a local
 directory, as the text generator behind video tokens."""
 import inspect
-import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
@@ -12,12 +11,12 @@ from torch import Tensor
 
 from hvlm.registry import ADAPTERS, MODELS
 from ..layers.hf_local import (check_directory, fingerprint,
-                               import_transformers, quiet_transformers,
-                               same_fingerprint, set_train_mode_by_grad)
+                               import_transformers, load_tokenizer,
+                               quiet_transformers, same_fingerprint,
+                               set_train_mode_by_grad)
 from .generation import STRATEGIES, Decoder
 from .peft_format import load_peft_adapter, save_peft_adapter
 
-TOKENIZER_FILES = ('tokenizer.json', 'vocab.json', 'tokenizer.model')
 DTYPES = dict(float32=torch.float32, bfloat16=torch.bfloat16,
               float16=torch.float16)
 # config.json keys that hold the context length, by family
@@ -166,19 +165,9 @@ class HFCausalLM(BaseModule):
     # ------------------------------------------------------------------
     def _load_tokenizer(self):
         path = self.pretrained
-        if not any(osp.isfile(osp.join(path, f)) for f in TOKENIZER_FILES):
-            raise FileNotFoundError(
-                f'{path} has no tokenizer: expected one of '
-                f'{", ".join(TOKENIZER_FILES)} (save the tokenizer with '
-                'save_pretrained into the same directory)')
-        transformers = import_transformers()
-        with quiet_transformers():
-            try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(
-                    path, local_files_only=True)
-            except (OSError, ValueError, ImportError) as e:
-                raise ValueError(
-                    f'cannot load the tokenizer from {path}: {e}') from e
+        vocab = self.config_json.get('vocab_size')
+        tokenizer = load_tokenizer(path,
+                                   vocab if isinstance(vocab, int) else None)
         if tokenizer.eos_token_id is None:
             raise ValueError(
                 f'{path}: the tokenizer has no eos_token; generation needs '

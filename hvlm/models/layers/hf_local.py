@@ -7,13 +7,15 @@ encoders in ``backbones/``, the causal LM in ``language/``).
 import json
 import os.path as osp
 from contextlib import contextmanager
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 WEIGHT_FILES = ('model.safetensors', 'model.safetensors.index.json',
                 'pytorch_model.bin', 'pytorch_model.bin.index.json')
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.json', 'spiece.model',
+                   'tokenizer.model', 'vocab.txt')
 
 
 def import_transformers():
@@ -123,3 +125,29 @@ def same_fingerprint(a: Tuple[float, float, float],
     return abs(a[0] - b[0]) <= 1e-6 * scale and abs(
         a[1] - b[1]) <= 1e-6 * max(b[1], 1e-12) and abs(a[2] -
                                                         b[2]) <= 1e-6 * scale
+
+
+def load_tokenizer(path: str, vocab_size: Optional[int], key: str = ''):
+    """The directory's own tokenizer (``AutoTokenizer``), checked to emit
+    only ids the model has embeddings for (``vocab_size`` of config.json,
+    at ``key``; ``None`` skips the check)."""
+    if not any(osp.isfile(osp.join(path, f)) for f in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f'{path} has no tokenizer: expected one of '
+            f'{", ".join(TOKENIZER_FILES)} (save the tokenizer with '
+            'save_pretrained into the same directory)')
+    transformers = import_transformers()
+    with quiet_transformers():
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                path, local_files_only=True)
+        except (OSError, ValueError, ImportError) as e:
+            # ImportError: SigLIP's spiece.model needs `sentencepiece`
+            raise ValueError(
+                f'cannot load the tokenizer from {path}: {e}') from e
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        raise ValueError(
+            f'{path}: the tokenizer has {len(tokenizer)} tokens but '
+            f'config.json {key}vocab_size is {vocab_size}: ids past it have '
+            'no embedding')
+    return tokenizer
