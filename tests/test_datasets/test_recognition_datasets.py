@@ -238,3 +238,18 @@ def test_hvlm_layout_dominant_action(tiny_demo_root):
             cover[a['label']] = cover.get(a['label'], 0) + a['end'] - \
                 a['start']
         assert cover[classes[info['label']]] == max(cover.values())
+
+
+def test_hvlm_layout_relative_data_root(tiny_demo_root, monkeypatch):
+    """A relative data_root (as the configs write it) gives each video's
+    path once: it regressed to <root>/<root>/videos/... for the test split
+    of the demo configs."""
+    monkeypatch.chdir(osp.dirname(tiny_demo_root))
+    rel = osp.join(osp.basename(tiny_demo_root), 'validation')
+    ds = DATASETS.build(dict(
+        type='ActionVideoDataset', data_root=rel, vocab_root='training'))
+    assert len(ds) > 0
+    for info in map(ds.get_data_info, range(len(ds))):
+        assert info['filename'] == osp.join(
+            rel, 'videos', info['video_id'] + '.mp4')
+        assert osp.isfile(info['filename'])

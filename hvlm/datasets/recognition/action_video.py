@@ -1,5 +1,6 @@
 """hvlm's own split layout, one action label per video."""
 import logging
+import os.path as osp
 from collections import defaultdict
 from typing import List, Optional, Sequence
 
@@ -79,8 +80,12 @@ class ActionVideoDataset(RecognitionDataset):
                 unlabelled += 1
                 continue
             label = min(cover, key=lambda c: (-cover[c], index[c]))
-            entries.append((video['filename'], index[label],
-                            f'{self.data_root}:{vid}'))
+            # entries are relative to data_root (the base joins them);
+            # the split reader's filename already holds a relative root
+            path = video['filename']
+            if not osp.isabs(path):
+                path = osp.relpath(path, self.data_root)
+            entries.append((path, index[label], f'{self.data_root}:{vid}'))
         if unlabelled:
             print_log(
                 f'ActionVideoDataset({self.data_root}): {unlabelled} videos '
