@@ -15,8 +15,8 @@ num_workers = 2
 batches_per_backprop = 1
 ctx_len = 8
 K_train = 8
-K_val = None
-max_epochs = 10
+K_val = 4  # 32 validation videos pick the best epoch
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,

@@ -55,15 +55,16 @@ def _best_checkpoint(work_dir: str) -> str:
 def plan(methods: Sequence[str], shots: Sequence[int], seeds: Sequence[int],
          clip: str, work_dir: str, dataset: str = 'hvlm-demo',
          config_dir: str = 'configs/recognition',
-         cfg_options: Sequence[str] = ()) -> List[dict]:
+         cfg_options: Sequence[str] = (),
+         zero_shot: bool = True) -> List[dict]:
     """One entry per (method, K, seed), plus one zero-shot entry (it has no
-    training and no randomness). Each holds the config, its work dirs and
+    training and no randomness) unless ``zero_shot=False``. Each holds the config, its work dirs and
     the ``--cfg-options`` of its training and test."""
     runs = []
-    zero_shot = osp.join(config_dir, f'zero_shot_{dataset}.py')
-    if osp.isfile(zero_shot):
+    zero_shot_config = osp.join(config_dir, f'zero_shot_{dataset}.py')
+    if zero_shot and osp.isfile(zero_shot_config):
         runs.append(dict(method='zero_shot', shot=0, seed=None,
-                         config=zero_shot, train_dir=None,
+                         config=zero_shot_config, train_dir=None,
                          test_dir=osp.join(work_dir, 'zero_shot'),
                          options=[f'model.pretrained={clip}',
                                   *cfg_options]))

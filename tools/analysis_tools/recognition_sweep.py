@@ -30,13 +30,17 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default='work_dirs/recog_sweep')
     parser.add_argument('--cfg-options', nargs='*', default=[],
                         help='extra key=value options for every run')
+    parser.add_argument('--no-zero-shot', action='store_true',
+                        help='leave zero-shot out (e.g. in a second sweep '
+                        'sharing the work dir)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands, run nothing')
     args = parser.parse_args(argv)
     if not osp.isdir(args.clip):
         parser.error(f'--clip {args.clip}: no such directory')
     runs = plan(args.methods, args.shots, args.seeds, args.clip,
-                args.work_dir, args.dataset, cfg_options=args.cfg_options)
+                args.work_dir, args.dataset, cfg_options=args.cfg_options,
+                zero_shot=not args.no_zero_shot)
     if args.dry_run:
         from hvlm.analysis.recognition_sweep import commands
         import shlex
