@@ -199,7 +199,9 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        # the recognition option continue_from names the run to resume
+        # (the original's --continue-from); otherwise the work dir's latest
+        cfg.load_from = cfg.get('continue_from') or None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

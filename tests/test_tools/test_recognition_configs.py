@@ -133,3 +133,25 @@ def test_demo_config_data_reach_the_model(tiny_demo_root, tiny_clip_dir):
     assert data['inputs'].shape[1:4] == (1, 3, 8)  # views, RGB, frames
     loss = model(**data, mode='loss')['loss_cls']
     assert loss.requires_grad and loss.item() > 0
+
+
+def test_continue_from_loads_or_resumes(tmp_path):
+    """The original's --continue-from both starts a transfer run from a
+    checkpoint's weights and resumes a run: continue_from alone loads,
+    with --resume the run resumes from that checkpoint (not the work dir's
+    latest)."""
+    from hvlm.utils.cli import merge_train_args, parse_train_args
+    path = str(CONFIGS[0].parent / 'video_coop_ucf101_16shot.py')
+    common = ['--work-dir', str(tmp_path), '--cfg-options',
+              'continue_from=/ckpt/run/epoch_3.pth']
+    load_only = merge_train_args(Config.fromfile(path),
+                                 parse_train_args([path, *common]))
+    assert load_only.load_from == '/ckpt/run/epoch_3.pth'
+    assert not load_only.get('resume')
+    resumed = merge_train_args(Config.fromfile(path),
+                               parse_train_args([path, '--resume', *common]))
+    assert resumed.resume and resumed.load_from == '/ckpt/run/epoch_3.pth'
+    latest = merge_train_args(Config.fromfile(path),
+                              parse_train_args([path, '--resume',
+                                                '--work-dir', str(tmp_path)]))
+    assert latest.resume and latest.load_from is None
