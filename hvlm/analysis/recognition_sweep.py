@@ -5,7 +5,8 @@ is mean and sample standard deviation over the seeds.
 
 Each run is an ordinary ``tools/train.py`` then ``tools/test.py`` of the
 method's config (``configs/recognition/<method>_<dataset>_8shot.py``) with
-``K_train``, ``few_shot_seed`` and ``randomness.seed`` set, so any cell
+``K_train``, ``few_shot_seed`` and ``randomness.seed`` set (``--dataset ucf101`` picks the UCF-101
+split-1 configs), so any cell
 of the table can be rerun by hand with the command the sweep prints. A run
 whose test log already holds metrics is not run again: a killed sweep
 continues where it stopped.
@@ -25,12 +26,16 @@ METHODS = ('video_coop', 'dual_coop', 'vidop', 'vilt', 'vita', 'stt',
 
 
 def method_config(config_dir: str, method: str, dataset: str) -> str:
-    path = osp.join(config_dir, f'{method}_{dataset}_8shot.py')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'recognition sweep: no config {path} for method {method!r} on '
-            f'{dataset!r}; known methods: {", ".join(METHODS)}')
-    return path
+    """``<method>_<dataset>_8shot.py`` or ``..._16shot.py`` (the sweep
+    sets K itself)."""
+    for shots in ('8shot', '16shot'):
+        path = osp.join(config_dir, f'{method}_{dataset}_{shots}.py')
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f'recognition sweep: no config {method}_{dataset}_8shot.py or '
+        f'_16shot.py in {config_dir} for method {method!r} on {dataset!r}; '
+        f'known methods: {", ".join(METHODS)}')
 
 
 def _metrics_or_none(work_dir: str) -> Optional[Dict[str, float]]:

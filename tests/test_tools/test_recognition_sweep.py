@@ -43,6 +43,14 @@ def test_plan_and_resume(tmp_path):
     stt = runs[-1]
     assert stt['options'][:4] == ['model.pretrained=/clip', 'K_train=8',
                                   'few_shot_seed=1', 'randomness.seed=1']
+    ucf = plan(list(METHODS), [16], [0], '/clip', str(tmp_path),
+               dataset='ucf101', config_dir=CONFIG_DIR)
+    assert [osp.basename(r['config']) for r in ucf] == [
+        'zero_shot_ucf101.py', 'video_coop_ucf101_8shot.py',
+        'dual_coop_ucf101_16shot.py', 'vidop_ucf101_16shot.py',
+        'vilt_ucf101_16shot.py', 'vita_ucf101_16shot.py',
+        'stt_ucf101_16shot.py', 'linear_probe_ucf101_16shot.py']
+    assert len(ucf) == 1 + len(METHODS)
     with pytest.raises(FileNotFoundError, match='known methods'):
         plan(['coop'], [2], [0], '/clip', str(tmp_path),
              config_dir=CONFIG_DIR)
