@@ -72,7 +72,9 @@ class LLMHead(BaseHead):
     ``'gt'`` the ground-truth caption times, ``'pred'`` the detection
     head's ``pred_segments`` (the ``max_pred_segments`` best scored; put
     the detection head first in a MultiTaskHead), ``'video'`` the whole
-    sampled span, ``'auto'`` the first of these that the sample has. A sequence longer than the LM's context: with
+    sampled span, ``'auto'`` the first of these that the sample has.
+
+    A sequence longer than the LM's context: with
     ``overflow='truncate'`` the video tokens are cut to what fits, keeping
     tokens evenly spread over time (:func:`keep_evenly`); with ``'error'``
     it fails naming the lengths. ``max_video_tokens`` caps them by the same
