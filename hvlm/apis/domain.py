@@ -33,6 +33,19 @@ def _single(domains) -> Optional[str]:
     return domains[0] if len(domains) == 1 else None
 
 
+def _lm_domains(model: nn.Module) -> tuple:
+    """The domains of the per-domain LoRA inside the heads' language
+    models (an ``LLMHead``'s ``HFCausalLM``), which read each video's
+    metadata domain as the backbone's adapter does."""
+    from hvlm.models.language import HFCausalLM
+    head = getattr(model, 'head', None)
+    found = []
+    for module in () if head is None else head.modules():
+        if isinstance(module, HFCausalLM) and module.adapter is not None:
+            found += [d for d in module.adapter.domains if d not in found]
+    return tuple(found)
+
+
 def resolve_domain(model: nn.Module,
                    domain: Optional[str] = AUTO,
                    video_domain: Optional[str] = None) -> DomainChoice:
@@ -50,7 +63,7 @@ def resolve_domain(model: nn.Module,
         ValueError: An unknown name, a domain for a model without domain
             modules, or a choice that contradicts a merged adapter.
     """
-    domains = getattr(model, 'domains', None)
+    domains = getattr(model, 'domains', None) or _lm_domains(model)
     adapter = getattr(model, 'adapter', None)
     router = getattr(model, 'router', None)
     merged = None if adapter is None else adapter.merged_domain
@@ -74,7 +87,8 @@ def resolve_domain(model: nn.Module,
         return DomainChoice(None, 'none')
     if domain is not None and not domains:
         raise ValueError(f'domain={domain!r}, but the model has no domain '
-                         'modules (adapter, router or experts)')
+                         'modules (adapter, router, experts or LoRA in a '
+                         'language model)')
     if domain is not None and domain not in domains:
         raise ValueError(f'domain={domain!r} is not one of the model\'s '
                          f'domains {tuple(domains)}')

@@ -24,9 +24,9 @@ from torch import Tensor
 from hvlm.datasets.transforms import SampleFrames
 from hvlm.models.attention.cross_memory_attention import CrossMemoryAttention
 from hvlm.structures import VideoFeatures
-from hvlm.models.heads import (ActionDetectionHead, VideoCaptioningHead,
-                               VideoQAHead, decode_segments, step_times,
-                               video_memory)
+from hvlm.models.heads import (ActionDetectionHead, LLMHead,
+                               VideoCaptioningHead, VideoQAHead,
+                               decode_segments, step_times, video_memory)
 from hvlm.registry import MODELS, TRANSFORMS
 from hvlm.structures import VideoDataSample
 from hvlm.utils import register_all_modules
@@ -38,12 +38,15 @@ from .video_annotations import video_annotations
 
 __all__ = ['TASKS', 'init_model', 'inference_video']
 
-# What inference_video can do, and the head each task needs.
+# What inference_video can do, and the heads that can do each task (the
+# first the model has is used); an LLMHead does the text tasks it was built
+# for (its `tasks`).
 TASKS = ('action_detection', 'qa', 'captioning')
 _HEAD_TYPES = dict(
-    action_detection=ActionDetectionHead,
-    qa=VideoQAHead,
-    captioning=VideoCaptioningHead)
+    action_detection=(ActionDetectionHead, ),
+    qa=(VideoQAHead, LLMHead),
+    captioning=(VideoCaptioningHead, LLMHead))
+_LLM_TASKS = dict(qa='video_qa', captioning='video_captioning')
 
 
 def init_model(config: Union[str, Path, Config],
@@ -138,7 +141,8 @@ def inference_video(model: nn.Module,
       :class:`ClipRecord`) and, at the end, decodes segments over the
       whole video with the head's own thresholds and NMS. Segment ends are
       clipped to the video's duration.
-    - QA and captioning read the video's tokens from a
+    - QA and captioning (a ``VideoQAHead`` / ``VideoCaptioningHead``, or
+      an ``LLMHead`` that generates the text) read the video's tokens from a
       :class:`VideoTokenBank` of at most ``memory_tokens`` entries, merged
       by similarity as clips arrive, which the heads read as if it were
       one clip (:func:`_bank_features`). The captioning head is handed the
@@ -187,7 +191,9 @@ def inference_video(model: nn.Module,
         ``max_segments_reached``, ``score_thr``; ``frames``: ``time``,
         ``actionness``, ``label``, ``score`` per decoded frame), ``qa``
         (``question``, ``answer``, ``answer_id``, ``score``, ``top_k``,
-        ``unknown_words``) and ``captioning`` (``captions``: ``start``,
+        ``unknown_words``; from an ``LLMHead`` the generated text, with
+        ``answer_id`` -1, ``score`` None and ``top_k`` empty) and
+        ``captioning`` (``captions``: ``start``,
         ``end``, ``text``; ``max_captions``, ``max_captions_reached``);
         ``ground_truth`` (``actions``) when annotations list the video; and
         ``memory``: the state kept between clips (``bank_tokens``,
@@ -206,10 +212,9 @@ def inference_video(model: nn.Module,
                          'hvlm.apis.init_model(config, checkpoint)')
     heads = _find_heads(model)
     tasks = _resolve_tasks(task, question, heads, cfg)
-    if 'qa' in tasks:
-        heads['qa'].require_tokenizer()
-    if 'captioning' in tasks:
-        heads['captioning'].require_tokenizer()
+    for text_task in ('qa', 'captioning'):
+        if text_task in tasks and not isinstance(heads[text_task], LLMHead):
+            heads[text_task].require_tokenizer()
     detector = heads.get('action_detection') if (
         'action_detection' in tasks or 'captioning' in tasks) else None
     max_segments = _limit('max_segments', max_segments,
@@ -308,7 +313,11 @@ def inference_video(model: nn.Module,
             if bank is not None:
                 starts = torch.from_numpy(record['step_start'])  # [S]
                 feats = _bank_features(bank, starts)
-            if 'qa' in tasks:
+            if 'qa' in tasks and isinstance(heads['qa'], LLMHead):
+                output['qa'] = _generated_answer(
+                    heads['qa'], feats, question,
+                    _bank_sample(starts, choice.name))
+            elif 'qa' in tasks:
                 output['qa'] = _answer(heads['qa'], feats, question,
                                        model.dataset_meta, top_k)
                 if output['qa']['unknown_words']:
@@ -321,7 +330,7 @@ def inference_video(model: nn.Module,
             if 'captioning' in tasks:
                 output['captioning'] = _captions(
                     heads['captioning'], feats, starts, detected,
-                    max_captions)
+                    max_captions, choice.name)
                 if output['captioning']['max_captions_reached']:
                     warnings.append(
                         f'captioned the max_captions={max_captions} best '
@@ -367,9 +376,10 @@ def _find_heads(model: nn.Module) -> Dict[str, nn.Module]:
     """``task -> head`` for the tasks whose head the model has."""
     head = getattr(model, 'head', None)
     found = {}
-    for task, head_type in _HEAD_TYPES.items():
+    for task, head_types in _HEAD_TYPES.items():
         matches = [] if head is None else [
-            m for m in head.modules() if isinstance(m, head_type)
+            m for m in head.modules() if isinstance(m, head_types) and (
+                not isinstance(m, LLMHead) or _LLM_TASKS[task] in m.tasks)
         ]
         if matches:
             found[task] = matches[0]
@@ -392,7 +402,8 @@ def _resolve_tasks(task: str, question: Optional[str],
         return tasks
     if task not in heads:
         raise ValueError(
-            f'task {task!r} needs a {_HEAD_TYPES[task].__name__} in '
+            f'task {task!r} needs a '
+            f'{" or ".join(t.__name__ for t in _HEAD_TYPES[task])} in '
             f'model.head, but the model of config {cfg.filename} has '
             f'heads for {sorted(heads) or "no task"}')
     if task == 'qa' and not has_question:
@@ -573,11 +584,25 @@ def _bank_features(bank: VideoTokenBank,
         num_frames=S)
 
 
-def _bank_sample(step_starts: Tensor) -> VideoDataSample:
-    """A data sample whose ``frame_times`` are the bank's step starts."""
+def _bank_sample(step_starts: Tensor,
+                 domain: Optional[str] = None) -> VideoDataSample:
+    """A data sample whose ``frame_times`` are the bank's step starts, of
+    ``domain`` (what an LM's per-domain LoRA reads)."""
     sample = VideoDataSample()
-    sample.set_metainfo(dict(frame_times=step_starts.cpu().numpy()))
+    sample.set_metainfo(dict(frame_times=step_starts.cpu().numpy(),
+                             domain=domain))
     return sample
+
+
+def _generated_answer(head: LLMHead, feats: VideoFeatures, question: str,
+                      sample: VideoDataSample) -> dict:
+    """The answer an ``LLMHead`` writes (its ``generation`` settings): text,
+    with no answer id, score or ranking (``answer_id`` -1, ``score``
+    None, ``top_k`` empty); its tokenizer has no unknown words."""
+    sample.questions = [question]
+    pred = head.predict(feats, [sample], tasks=('video_qa', ))[0]
+    return dict(question=question, answer=pred.pred_qa[0]['answer'],
+                answer_id=-1, score=None, top_k=[], unknown_words=[])
 
 
 def _answer(head: VideoQAHead, feats: VideoFeatures, question: str,
@@ -602,13 +627,14 @@ def _answer(head: VideoQAHead, feats: VideoFeatures, question: str,
                 unknown_words=unknown)
 
 
-def _captions(head: VideoCaptioningHead, feats: VideoFeatures,
-              step_starts: Tensor, detected: Optional[dict],
-              max_captions: int) -> dict:
+def _captions(head: Union[VideoCaptioningHead, LLMHead],
+              feats: VideoFeatures, step_starts: Tensor,
+              detected: Optional[dict], max_captions: int,
+              domain: Optional[str] = None) -> dict:
     """The captioning head's ``predict`` on the bank, given the detected
     segments (when there are any) as its ``pred_segments``, of which it
     captions the ``max_captions`` best scored; captions in time order."""
-    sample = _bank_sample(step_starts)
+    sample = _bank_sample(step_starts, domain)
     segments = [] if detected is None else detected['segments']
     if segments:
         sample.pred_segments = torch.tensor(
@@ -618,7 +644,9 @@ def _captions(head: VideoCaptioningHead, feats: VideoFeatures,
     kept = head.max_pred_segments
     head.max_pred_segments = max_captions
     try:
-        pred = head.predict(feats, [sample])[0].pred_captions
+        pred = (head.predict(feats, [sample], tasks=('video_captioning', ))
+                if isinstance(head, LLMHead) else
+                head.predict(feats, [sample]))[0].pred_captions
     finally:
         head.max_pred_segments = kept
     captions = sorted(

@@ -13,6 +13,7 @@ from .video_memory import step_times, time_features, video_memory
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
+SEGMENTS = ('auto', 'gt', 'pred', 'video')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
@@ -67,7 +68,13 @@ class LLMHead(BaseHead):
 
     A caption reads only the video tokens whose time span overlaps its
     segment (the nearest ones when none does), as ``VideoCaptioningHead``
-    does. A sequence longer than the LM's context: with
+    does. Which segments ``predict`` captions (``segments``), as that head:
+    ``'gt'`` the ground-truth caption times, ``'pred'`` the detection
+    head's ``pred_segments`` (the ``max_pred_segments`` best scored; put
+    the detection head first in a MultiTaskHead), ``'video'`` the whole
+    sampled span, ``'auto'`` the first of these that the sample has.
+
+    A sequence longer than the LM's context: with
     ``overflow='truncate'`` the video tokens are cut to what fits, keeping
     tokens evenly spread over time (:func:`keep_evenly`); with ``'error'``
     it fails naming the lengths. ``max_video_tokens`` caps them by the same
@@ -96,6 +103,8 @@ class LLMHead(BaseHead):
             ``DEFAULT_GENERATION`` (``strategy``, ``max_new_tokens``,
             ``num_beams``, ``temperature``, ``top_k``, ``top_p``,
             ``length_penalty``, ``use_cache``, ``seed``).
+        segments (str): Where ``predict`` takes caption segments from.
+        max_pred_segments (int): Predicted segments captioned per video.
         freeze_llm_epochs (int): See above.
         loss_weight (float): Multiplier of the losses.
         init_cfg (dict, optional): mmengine initialisation config.
@@ -112,6 +121,8 @@ class LLMHead(BaseHead):
                  overflow: str = 'truncate',
                  time_freqs: int = 4,
                  generation: Optional[dict] = None,
+                 segments: str = 'auto',
+                 max_pred_segments: int = 5,
                  freeze_llm_epochs: int = 0,
                  loss_weight: float = 1.0,
                  init_cfg=None) -> None:
@@ -126,6 +137,12 @@ class LLMHead(BaseHead):
         if projector not in ('linear', 'mlp'):
             raise ValueError(f"projector={projector!r} must be 'linear' or "
                              "'mlp'")
+        if segments not in SEGMENTS:
+            raise ValueError(f'segments={segments!r} must be one of '
+                             f'{SEGMENTS}')
+        if max_pred_segments < 1:
+            raise ValueError(f'max_pred_segments={max_pred_segments} must '
+                             'be a positive integer')
         generation = dict(generation or {})
         bad = sorted(set(generation) - set(DEFAULT_GENERATION))
         if bad:
@@ -134,6 +151,8 @@ class LLMHead(BaseHead):
         self.generation = dict(DEFAULT_GENERATION, **generation)
         self.prompts = dict(DEFAULT_PROMPTS, **(prompts or {}))
         self.tasks = tasks
+        self.segments = segments
+        self.max_pred_segments = int(max_pred_segments)
         self.answer_prefix = answer_prefix
         self.max_video_tokens = max_video_tokens
         self.overflow = overflow
@@ -213,18 +232,33 @@ class LLMHead(BaseHead):
                             start=start, end=end), text, span=(start, end)))
         return items
 
-    @staticmethod
-    def _segments(sample, training: bool):
-        if 'gt_captions' in sample:
-            return [(float(c['start']), float(c['end']), c.get('text'))
-                    for c in sample.gt_captions]
+    def _segments(self, sample, training: bool):
+        """``(start, end, text)`` of the segments to caption: in training
+        the ground-truth captions; in ``predict`` as ``segments`` says
+        (text ``None``)."""
         if training:
-            return []
-        times = sample.metainfo.get('frame_times')
-        if times is None:
-            return []
-        times = torch.as_tensor(times, dtype=torch.float64)
-        return [(float(times.min()), float(times.max()), None)]
+            return [(float(c['start']), float(c['end']), c.get('text'))
+                    for c in sample.get('gt_captions', [])]
+        sources = (('gt', 'pred', 'video')
+                   if self.segments == 'auto' else (self.segments, ))
+        for source in sources:
+            if source == 'gt' and 'gt_captions' in sample:
+                return [(float(c['start']), float(c['end']), None)
+                        for c in sample.gt_captions]
+            if source == 'pred' and 'pred_segments' in sample:
+                order = torch.as_tensor(
+                    sample.pred_segment_scores).argsort(descending=True)
+                chosen = torch.as_tensor(sample.pred_segments)[
+                    order[:self.max_pred_segments]]  # [S, 2]
+                return [(float(b), float(e), None)
+                        for b, e in chosen.tolist()]
+            if source == 'video':
+                times = sample.metainfo.get('frame_times')
+                if times is None:
+                    return []
+                times = torch.as_tensor(times, dtype=torch.float64)
+                return [(float(times.min()), float(times.max()), None)]
+        return []
 
     def _sequences(self, feats: VideoFeatures, data_samples: SampleList,
                    items: List[Item], new_tokens: int
@@ -346,18 +380,27 @@ class LLMHead(BaseHead):
             domain_ids=None if ids is None else ids.to(embeds.device))
         return [self.llm.decode(row) for row in out]
 
-    def predict(self, feats: VideoFeatures,
-                data_samples: SampleList) -> SampleList:
-        items = self._items(data_samples, training=False)
+    def predict(self, feats: VideoFeatures, data_samples: SampleList,
+                tasks: Optional[Sequence[str]] = None) -> SampleList:
+        """Write ``pred_qa`` and ``pred_captions`` (see the class
+        docstring); ``tasks``: only these of the head's tasks (default:
+        all), e.g. ``('video_qa', )`` to answer without captioning."""
+        tasks = self.tasks if tasks is None else tuple(tasks)
+        unknown = [t for t in tasks if t not in self.tasks]
+        if unknown:
+            raise ValueError(f'tasks {unknown} are not among the tasks of '
+                             f'this LLMHead, {self.tasks}')
+        items = [i for i in self._items(data_samples, training=False)
+                 if i.task in tasks]
         texts = self.generate(feats, data_samples, items) if items else []
         for v, sample in enumerate(data_samples):
             mine = [(i, t) for i, t in zip(items, texts) if i.video == v]
-            if 'video_qa' in self.tasks:
+            if 'video_qa' in tasks:
                 sample.pred_qa = [
                     dict(question=i.key, answer=t, answer_id=-1)
                     for i, t in mine if i.task == 'video_qa'
                 ]
-            if 'video_captioning' in self.tasks:
+            if 'video_captioning' in tasks:
                 sample.pred_captions = [
                     dict(text=t, start=i.span[0], end=i.span[1])
                     for i, t in mine if i.task == 'video_captioning'

@@ -111,6 +111,40 @@ def test_predict_writes_text_that_batching_does_not_change(lm_dir):
         [3, 4, 5]
 
 
+def test_predicted_captions_do_not_read_the_reference(lm_dir):
+    """``predict`` captions the ground-truth segments without their text:
+    another reference text gives the same caption, and so do the same
+    times given as detected segments (``pred_segments``) or asked for
+    alone (``tasks``). (The reference text was once put in the prompt.)"""
+    head = build(lm_dir, generation=dict(max_new_tokens=6)).eval()
+    f = feats(1)
+    times = [(0., 1.5), (1.5, 4.)]
+
+    def captions(texts=None, **fields):
+        s = sample(QA[:1], [(t, b, e) for t, (b, e) in zip(texts, times)]
+                   if texts else ())
+        for key, value in fields.items():
+            setattr(s, key, value)
+        return [(c['start'], c['end'], c['text']) for c in head.predict(
+            f, [s], tasks=('video_captioning', ))[0].pred_captions]
+
+    ref = captions(['a person jumps', 'over a box'])
+    assert ref == captions(['two people play tennis', 'the news anchor'])
+    # detected segments, the worse scored first: captioned best first
+    detected = captions(pred_segments=torch.tensor(times[::-1]),
+                        pred_segment_scores=torch.tensor([0.2, 0.9]))
+    assert detected == ref
+    head.max_pred_segments = 1
+    assert captions(pred_segments=torch.tensor(times[::-1]),
+                    pred_segment_scores=torch.tensor([0.2, 0.9])) == ref[:1]
+    # no segment at all: the whole sampled span (frames 0-3 s)
+    assert [c[:2] for c in captions()] == [(0., 3.)]
+    s = head.predict(f, [sample(QA[:1])], tasks=('video_qa', ))[0]
+    assert 'pred_captions' not in s and len(s.pred_qa) == 1
+    with pytest.raises(ValueError, match='segments='):
+        build(lm_dir, segments='detected')
+
+
 def test_sampled_answers_repeat_under_the_seed(lm_dir):
     gen = dict(strategy='sample', max_new_tokens=6, temperature=2., seed=3)
     head = build(lm_dir, tasks=('video_qa', ), generation=gen).eval()
