@@ -31,6 +31,13 @@ One item is one video, its kept frames in file order::
          attention=int64 [M] (0..2), spatial=uint8 [M, 6] and
          contacting=uint8 [M, 17] (multi-hot within each group))
 
+and, with a ``detections_file`` (SGDET; format in
+:mod:`hvlm.datasets.scene_graph_detections`), the frames' detections:
+``det_frames`` int64 [D] (0..T-1), ``det_boxes`` float32 [D, 4] xyxy
+(clipped to the image), ``det_labels`` int64 [D] (indices into
+``classes``), ``det_scores`` float32 [D] and ``det_features`` float32
+[D, C] when the file has features.
+
 Rules, as STTran's loader applies them (it drops silently; here every drop
 is counted and logged): a frame with no (or an empty) object list is
 dropped (the ``_filtersmall`` file empties some); a frame belongs to the
@@ -41,10 +48,13 @@ are never used.
 
 Bad input (``on_bad``): a visible object with no box, a box with no area or
 lying wholly outside the ``bbox_size`` image, an unknown class or predicate
-name, a frame file that is missing (``check_frames``). With ``'error'`` the
-first one raises :class:`AnnotationError` naming the file and key; with
-``'skip'`` the object (box, names) or frame (missing file) is skipped, and
-counted in the log with the first few keys named.
+name, a frame file that is missing (``check_frames``); in the detections
+file, a kept frame it does not list, a detection box with no area or wholly
+outside the image, an unknown label. With ``'error'`` the first one raises
+:class:`AnnotationError` naming the file and key; with ``'skip'`` the
+object (box, names), detection, or frame (missing file, frame missing from
+the detections file) is skipped, and counted in the log with the first few
+keys named.
 """
 import os.path as osp
 from collections import Counter, OrderedDict
@@ -57,6 +67,7 @@ from mmengine.logging import print_log
 from hvlm.registry import DATASETS, TRANSFORMS
 from .exceptions import AnnotationError
 from .safe_pickle import restricted_load
+from .scene_graph_detections import ensure_demo_detections, load_detections
 
 __all__ = [
     'ActionGenomeDataset', 'normalise_object_class', 'normalise_predicate',
@@ -127,6 +138,14 @@ class ActionGenomeDataset(BaseDataset):
         demo (dict, optional): ``ensure_scene_graph_demo`` arguments with
             ``root``; when ``data_root`` is that root the demo data is
             generated on first use.
+        detections_file (str, optional): Per-frame detections (``.npz`` or
+            ``.json``, see :mod:`hvlm.datasets.scene_graph_detections`);
+            needed by ``mode='sgdet'``.
+        detections_demo (dict, optional): ``detections_from_ground_truth``
+            arguments (``jitter``, ``drop``, ``false_positives``, ``seed``):
+            when ``data_root`` is the ``demo`` root, ``detections_file`` is
+            written from its ground truth on first use (in a folder of its
+            own).
         pipeline (Sequence): Transforms (``LoadSceneGraphFrames``, ...).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -144,6 +163,8 @@ class ActionGenomeDataset(BaseDataset):
                  check_frames: bool = True,
                  demo: Optional[dict] = None,
                  vocab_root: Optional[str] = None,
+                 detections_file: Optional[str] = None,
+                 detections_demo: Optional[dict] = None,
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
@@ -166,6 +187,11 @@ class ActionGenomeDataset(BaseDataset):
         self.min_frames = int(min_frames)
         self.on_bad = on_bad
         self.check_frames = check_frames
+        if mode == 'sgdet' and not detections_file:
+            raise ValueError('ActionGenomeDataset: mode=\'sgdet\' needs '
+                             'detections_file (per-frame detections, see '
+                             'hvlm.datasets.scene_graph_detections)')
+        self.detections_file = detections_file
         self.drop_counts: Counter = Counter()
         # hvlm's runner points val/test vocab_root at the training root
         self.vocab_root = vocab_root
@@ -175,6 +201,10 @@ class ActionGenomeDataset(BaseDataset):
             root = osp.abspath(kwargs_demo.pop('root'))
             if osp.abspath(data_root) == root:
                 ensure_scene_graph_demo(root, **kwargs_demo)
+                if detections_demo is not None and detections_file:
+                    ensure_demo_detections(
+                        detections_file, root,
+                        **dict(detections_demo, mode=mode))
         super().__init__(
             ann_file='',
             data_root=data_root,
@@ -240,6 +270,8 @@ class ActionGenomeDataset(BaseDataset):
         list_path = osp.join(ann, 'frame_list.txt')
         listed = set(_read_names(list_path)) if osp.isfile(list_path) \
             else None
+        self._detections = load_detections(self.detections_file) \
+            if self.detections_file else None
         keys = list(persons)
         if self.datasize == 'mini':
             keys = keys[:self.mini_frames]
@@ -279,6 +311,7 @@ class ActionGenomeDataset(BaseDataset):
                 print_log(f'ActionGenomeDataset: {len(unlisted)} kept frames '
                           f'are not in {list_path} (kept; e.g. '
                           f'{unlisted[:3]})', logger='current', level=30)
+        self._detections = None  # not kept once parsed
         self._log_drops(len(data_list))
         if not data_list:
             raise AnnotationError(
@@ -289,7 +322,7 @@ class ActionGenomeDataset(BaseDataset):
 
     def _parse_video(self, vid, frame_keys, persons, objects, obj_path,
                      class_index) -> Optional[dict]:
-        names, paths, pboxes = [], [], []
+        names, paths, pboxes, dets = [], [], [], []
         obj_frames, boxes, labels, att, spa, con = [], [], [], [], [], []
         img_shape = None
         for key in frame_keys:
@@ -310,6 +343,11 @@ class ActionGenomeDataset(BaseDataset):
             if not frame_objs:  # every visible object was bad and skipped
                 self.drop_counts['frame_no_valid_object'] += 1
                 continue
+            if self._detections is not None:
+                det = self._parse_detections(key, class_index, W, H)
+                if det is None:
+                    continue
+                dets.append(det)
             t = len(names)
             names.append(key)
             paths.append(path)
@@ -325,7 +363,7 @@ class ActionGenomeDataset(BaseDataset):
         if not names:
             self.drop_counts['video_no_frame'] += 1
             return None
-        return dict(
+        item = dict(
             video_id=vid,
             frame_names=names,
             frame_paths=paths,
@@ -337,6 +375,64 @@ class ActionGenomeDataset(BaseDataset):
             attention=np.asarray(att, np.int64),
             spatial=np.stack(spa).astype(np.uint8),
             contacting=np.stack(con).astype(np.uint8))
+        if dets:
+            item.update(
+                det_frames=np.concatenate(
+                    [np.full(len(d[0]), t, np.int64)
+                     for t, d in enumerate(dets)]),
+                det_boxes=np.concatenate([d[0] for d in dets]).reshape(
+                    -1, 4).astype(np.float32),
+                det_labels=np.concatenate([d[1] for d in dets]).astype(
+                    np.int64),
+                det_scores=np.concatenate([d[2] for d in dets]).astype(
+                    np.float32))
+            if dets[0][3] is not None:
+                item['det_features'] = np.concatenate(
+                    [d[3] for d in dets]).astype(np.float32)
+        return item
+
+    def _parse_detections(self, key: str, class_index: dict, W: float,
+                          H: float) -> Optional[tuple]:
+        """The frame's detections ``(boxes, labels, scores, features)``
+        checked and clipped to the image; None when the file does not list
+        the frame (skipped) - bad detections are dropped one by one."""
+        path = self.detections_file
+        det = self._detections.get(key)
+        if det is None:
+            self._bad('detections_missing_frame', f'{path}[{key!r}]',
+                      'frame is kept but the detections file does not list '
+                      'it')
+            return None
+        keep, labels = [], []
+        for j, (box, label) in enumerate(zip(det['boxes'], det['labels'])):
+            where = f'{path}[{key!r}][{j}]'
+            if isinstance(label, (str, np.str_)):
+                label = str(label)
+                index = class_index.get(normalise_object_class(label))
+            else:
+                index = int(label) if 0 < int(label) < len(class_index) \
+                    else None
+            if index is None or index == 0:
+                self._bad('detection_unknown_label', where,
+                          f'unknown detection label {label!r}')
+                continue
+            x1, y1, x2, y2 = (float(v) for v in box)
+            if not (np.isfinite(box).all() and x2 > x1 and y2 > y1) or (
+                    W > 0 and H > 0 and (x1 >= W or y1 >= H or x2 <= 0
+                                         or y2 <= 0)):
+                self._bad('detection_bad_box', where,
+                          f'box (x1, y1, x2, y2)={tuple(box.tolist())} has '
+                          f'no area or lies outside the {W:g}x{H:g} image')
+                continue
+            keep.append(j)
+            labels.append(index)
+        boxes = det['boxes'][keep].reshape(-1, 4).copy()
+        if W > 0 and H > 0:  # partly outside: clipped to the image
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, W - 1)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, H - 1)
+        feats = det['features'][keep] if 'features' in det else None
+        return (boxes, np.asarray(labels, np.int64), det['scores'][keep],
+                feats)
 
     def _parse_object(self, o: dict, where: str, class_index: dict, W: float,
                       H: float) -> Optional[tuple]:

@@ -9,9 +9,12 @@ from .conftest import REPO, find_one, run_tool
 CONFIG = str(REPO / 'configs' / 'scene_graph' / 'sttran_predcls_demo.py')
 
 
-@pytest.mark.slow
-def test_train_sttran_demo_end_to_end(tmp_path):
-    root = tmp_path / 'ag_demo'
+TINY_MODEL = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+              'model.hidden_dim=32', 'model.backbone.channels=(8,16)',
+              'model.temporal_layer=1', 'default_hooks.logger.interval=1']
+
+
+def demo_options(root) -> list:
     opts = []
     for split in ('train', 'val'):
         ds = f'{split}_dataloader.dataset'
@@ -21,12 +24,22 @@ def test_train_sttran_demo_end_to_end(tmp_path):
                  f'{split}_dataloader.batch_size=2',
                  f'{split}_dataloader.num_workers=0',
                  f'{split}_dataloader.persistent_workers=False']
-    work = tmp_path / 'work'
+    return opts
+
+
+@pytest.fixture(scope='module')
+def predcls_run(tmp_path_factory):
+    """tools/train.py on the PredCLS demo config, once for this module."""
+    tmp = tmp_path_factory.mktemp('sg_train')
+    root, work = tmp / 'ag_demo', tmp / 'work'
     run_tool('train.py', CONFIG, '--work-dir', work, '--cfg-options',
-             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-             'model.hidden_dim=32', 'model.backbone.channels=(8,16)',
-             'model.temporal_layer=1', 'default_hooks.logger.interval=1',
-             *opts, timeout=600)
+             *TINY_MODEL, *demo_options(root), timeout=600)
+    return root, work
+
+
+@pytest.mark.slow
+def test_train_sttran_demo_end_to_end(predcls_run):
+    root, work = predcls_run
     # the data set was generated in Action Genome's layout
     assert (root / 'annotations' / 'person_bbox.pkl').is_file()
     assert (root / 'annotations'
@@ -75,3 +88,60 @@ def test_frequency_baseline_tool_on_the_demo(tmp_path):
     for c in np.unique(labels):
         counts = np.bincount(att[labels == c], minlength=3)
         assert counts[probs[c].argmax()] == counts.max()
+
+
+def _weights(path):
+    import torch
+    state = torch.load(path, map_location='cpu', weights_only=False)
+    return state['state_dict']
+
+
+@pytest.mark.slow
+def test_progressive_predcls_sgcls_sgdet(predcls_run, tmp_path):
+    """SGCLS from the PredCLS checkpoint, then SGDET from the SGCLS one,
+    with detections written by tools/misc/write_gt_detections.py. The
+    learning rate is 0 so that each run's checkpoint shows the weights it
+    loaded."""
+    import importlib.util
+
+    import torch
+    spec = importlib.util.spec_from_file_location('train_tool',
+                                                  REPO / 'tools' / 'train.py')
+    train_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_tool)
+    root, work = predcls_run
+    dets = tmp_path / 'detections.npz'
+    out = run_tool('misc/write_gt_detections.py', root, dets, '--jitter',
+                   '0.05', '--drop', '0.1', '--false-positives', '1')
+    counts = json.loads(out.stdout)
+    assert counts['true'] > 0 and counts['false_positives'] > 0
+    frozen = ['optim_wrapper.optimizer.lr=0.0']
+    previous = find_one(work, 'epoch_1.pth')
+    steps = (('sgcls', 'sttran_sgcls_demo.py', []),
+             ('sgdet', 'sttran_sgdet_demo.py',
+              [f'{s}_dataloader.dataset.detections_file={dets}'
+               for s in ('train', 'val')]))
+    for mode, config, extra in steps:
+        step = tmp_path / mode
+        # in this process (the PredCLS run went through a subprocess):
+        # tools/train.py's own main, without paying its imports again
+        train_tool.main([
+            str(REPO / 'configs' / 'scene_graph' / config), '--work-dir',
+            str(step), '--cfg-options', f'load_from={previous}',
+            *TINY_MODEL, *frozen, *[str(o) for o in demo_options(root)],
+            *extra])
+        log = find_one(step, '*.log').read_text()
+        assert f'ActionGenomeDataset(train, {mode})' in log
+        before, after = _weights(previous), _weights(
+            find_one(step, 'epoch_1.pth'))
+        for key in ('backbone.layers.0.weight', 'pair_fc.weight',
+                    'relation_head.attention.weight'):
+            k = next(k for k in after if k.endswith(key))
+            torch.testing.assert_close(after[k], before[k])
+        if mode == 'sgcls':  # the classifier is new: allowed missing
+            assert 'keep their initial values, as load_from_allow_missing' \
+                in log and 'obj_classifier' in log
+        scalars = [json.loads(line) for line in find_one(
+            step, 'scalars.json').read_text().splitlines()]
+        assert any('sg/with_R@20' in s for s in scalars)
+        previous = find_one(step, 'epoch_1.pth')

@@ -55,12 +55,16 @@ class PackSceneGraphInputs(BaseTransform):
     ``frame_names``, ``img_shape``, ``scale_factor``, ``person_boxes``
     ``[T, 4]``, ``obj_frames`` ``[M]``, ``obj_boxes`` ``[M, 4]``,
     ``obj_labels`` ``[M]``, ``attention`` ``[M]``, ``spatial`` ``[M, 6]``,
-    ``contacting`` ``[M, 17]``), the contract of the scene-graph models
-    and :class:`SceneGraphRecall`.
+    ``contacting`` ``[M, 17]``; with SGDET detections also ``det_frames``
+    ``[D]``, ``det_boxes`` ``[D, 4]``, ``det_labels`` ``[D]``,
+    ``det_scores`` ``[D]`` and ``det_features`` ``[D, C]`` if present),
+    the contract of the scene-graph models and :class:`SceneGraphRecall`.
     """
 
     ARRAYS = ('person_boxes', 'obj_frames', 'obj_boxes', 'obj_labels',
               'attention', 'spatial', 'contacting')
+    DETECTIONS = ('det_frames', 'det_boxes', 'det_labels', 'det_scores',
+                  'det_features')
     META = ('video_id', 'frame_names', 'img_shape', 'scale_factor')
 
     def transform(self, results: Dict) -> Dict:
@@ -68,4 +72,7 @@ class PackSceneGraphInputs(BaseTransform):
         sample = {k: results[k] for k in self.META if k in results}
         for k in self.ARRAYS:
             sample[k] = torch.from_numpy(np.asarray(results[k]))
+        for k in self.DETECTIONS:
+            if k in results:
+                sample[k] = torch.from_numpy(np.asarray(results[k]))
         return dict(inputs=torch.from_numpy(imgs), data_samples=sample)
