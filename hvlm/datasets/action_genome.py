@@ -19,11 +19,15 @@ Layout read (the real data set's, unchanged)::
     data_root/annotations/object_classes.txt      36 names, person first
     data_root/annotations/relationship_classes.txt  26 names
     data_root/frames/VID.mp4/000089.png
+    data_root/videos/VID.mp4        (with ``frames_from='videos'``: the
+        frames are decoded with decord, frame 89 for ``000089.png``)
 
 One item is one video, its kept frames in file order::
 
     dict(video_id='VID.mp4', frame_names=['VID.mp4/000089.png', ...],
          frame_paths=[...], img_shape=(H, W),
+         video_path='.../videos/VID.mp4' and frame_indices=[89, ...]
+         (only with ``frames_from='videos'``),
          person_boxes=float32 [T, 4] xyxy (row 0 of each frame's boxes),
          obj_frames=int64 [M] (frame index of each object in 0..T-1),
          obj_boxes=float32 [M, 4] xyxy, obj_labels=int64 [M] (index into
@@ -130,7 +134,12 @@ class ActionGenomeDataset(BaseDataset):
         min_frames (int): Videos with fewer kept frames are dropped; 3 drops
             the videos of 2 or fewer frames, as the reference does.
         on_bad (str): ``'error'`` or ``'skip'`` (see the module doc).
-        check_frames (bool): Check every kept frame file exists.
+        check_frames (bool): Check every kept frame file (or video file,
+            with ``frames_from='videos'``) exists.
+        frames_from (str): ``'frames'``: the PNG files under ``frames/``;
+            ``'videos'``: decode them from ``videos/VID.mp4`` (decord, in
+            :class:`LoadSceneGraphFrames`), the frame number of each key
+            (``000089.png``) being its index in the video.
         vocab_root (str, optional): The root whose class files
             (``annotations/object_classes.txt``, ``relationship_classes.txt``)
             define the label indices; defaults to ``data_root``. The runner
@@ -161,6 +170,7 @@ class ActionGenomeDataset(BaseDataset):
                  min_frames: int = 3,
                  on_bad: str = 'error',
                  check_frames: bool = True,
+                 frames_from: str = 'frames',
                  demo: Optional[dict] = None,
                  vocab_root: Optional[str] = None,
                  detections_file: Optional[str] = None,
@@ -180,6 +190,10 @@ class ActionGenomeDataset(BaseDataset):
         if on_bad not in ('error', 'skip'):
             raise ValueError(f'ActionGenomeDataset: on_bad={on_bad!r} must '
                              "be 'error' or 'skip'")
+        if frames_from not in ('frames', 'videos'):
+            raise ValueError(f'ActionGenomeDataset: frames_from='
+                             f"{frames_from!r} must be 'frames' or 'videos'")
+        self.frames_from = frames_from
         self.split = split
         self.mode = mode
         self.datasize = datasize
@@ -325,9 +339,23 @@ class ActionGenomeDataset(BaseDataset):
         names, paths, pboxes, dets = [], [], [], []
         obj_frames, boxes, labels, att, spa, con = [], [], [], [], [], []
         img_shape = None
+        video_path = osp.join(self.data_root, 'videos', vid)
+        from_videos = self.frames_from == 'videos'
+        if from_videos and self.check_frames and not osp.isfile(video_path):
+            for _ in frame_keys:
+                self._bad('missing_video', video_path, 'video file is '
+                          'missing')
+            return None
+        indices = []
         for key in frame_keys:
             path = osp.join(self.data_root, 'frames', key)
-            if self.check_frames and not osp.isfile(path):
+            if from_videos:
+                stem = osp.splitext(osp.basename(key))[0]
+                if not stem.isdigit():
+                    self._bad('bad_frame_name', f'{video_path} {key!r}',
+                              'frame name is not a frame number')
+                    continue
+            elif self.check_frames and not osp.isfile(path):
                 self._bad('missing_frame', path, 'frame file is missing')
                 continue
             person = persons[key]
@@ -351,6 +379,8 @@ class ActionGenomeDataset(BaseDataset):
             t = len(names)
             names.append(key)
             paths.append(path)
+            if from_videos:
+                indices.append(int(stem))
             pboxes.append(np.asarray(person['bbox'], np.float32)[0])
             img_shape = (int(H), int(W))
             for box, label, a, s, c in frame_objs:
@@ -375,6 +405,8 @@ class ActionGenomeDataset(BaseDataset):
             attention=np.asarray(att, np.int64),
             spatial=np.stack(spa).astype(np.uint8),
             contacting=np.stack(con).astype(np.uint8))
+        if from_videos:
+            item.update(video_path=video_path, frame_indices=indices)
         if dets:
             item.update(
                 det_frames=np.concatenate(

@@ -429,3 +429,50 @@ def test_detections_from_ground_truth(tmp_path):
     assert n == counts['false_positives'] > 0
     assert all(set(d['labels'].tolist()) <= {'closet/cabinet', 'book'}
                for d in det.values())
+
+
+# ---------------------------------------------------------------------------
+# Frames decoded from videos
+# ---------------------------------------------------------------------------
+def test_frames_from_videos_equal_the_png_frames(tmp_path):
+    """Each video written twice: PNG frames and an mp4 of the same frames
+    (cv2's writer); the two pipelines agree within the codec's loss."""
+    from hvlm.datasets.exceptions import VideoReadError
+    from hvlm.datasets.transforms import LoadSceneGraphFrames
+    persons, objects = _base()
+    _write_root(str(tmp_path), persons, objects)
+    rng = np.random.default_rng(0)
+    H, W = 48, 64
+    for vid in ('A.mp4', 'B.mp4', 'C.mp4'):
+        keys = sorted(k for k in persons if k.startswith(vid))
+        os.makedirs(tmp_path / 'videos', exist_ok=True)
+        writer = cv2.VideoWriter(str(tmp_path / 'videos' / vid),
+                                 cv2.VideoWriter_fourcc(*'mp4v'), 5, (W, H))
+        for key in keys:
+            # smooth blocks (a codec keeps them), different per frame
+            img = cv2.resize(rng.integers(0, 255, (3, 4, 3), np.uint8),
+                             (W, H), interpolation=cv2.INTER_NEAREST)
+            cv2.imwrite(str(tmp_path / 'frames' / key), img)
+            writer.write(img)
+        writer.release()
+    pipeline = [dict(type='LoadSceneGraphFrames', scale=(24, 32))]
+    png = ActionGenomeDataset(str(tmp_path), split='train',
+                              pipeline=pipeline)
+    mp4 = ActionGenomeDataset(str(tmp_path), split='train',
+                              frames_from='videos', pipeline=pipeline)
+    a, b = png[0], mp4[0]
+    assert b['frame_indices'] == [0, 3, 4, 5]
+    assert b['video_path'].endswith(osp.join('videos', 'A.mp4'))
+    assert a['imgs'].shape == b['imgs'].shape == (4, 24, 32, 3)
+    assert b['scale_factor'] == a['scale_factor'] == (0.5, 0.5)
+    diff = np.abs(a['imgs'].astype(int) - b['imgs'].astype(int))
+    assert diff.mean() < 4 and diff.max() <= 16, (diff.mean(), diff.max())
+    # and the frames differ from each other far more than that
+    assert np.abs(np.diff(a['imgs'].astype(int), axis=0)).mean() > 30
+    # a frame beyond the video's end, and a missing video, are named
+    with pytest.raises(VideoReadError, match=r'A.mp4: has 6 frames.*\[9\]'):
+        LoadSceneGraphFrames._decode(b['video_path'], [0, 9])
+    os.remove(tmp_path / 'videos' / 'A.mp4')
+    with pytest.raises(AnnotationError, match='videos/A.mp4: video file'):
+        ActionGenomeDataset(str(tmp_path), split='train',
+                            frames_from='videos')
