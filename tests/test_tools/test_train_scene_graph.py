@@ -1,6 +1,7 @@
 """tools/train.py on the scene-graph demo config, as a user runs it, with
 the demo data generated on first use (small) and a tiny model."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,82 @@ def test_progressive_predcls_sgcls_sgdet(predcls_run, tmp_path):
             step, 'scalars.json').read_text().splitlines()]
         assert any('sg/with_R@20' in s for s in scalars)
         previous = find_one(step, 'epoch_1.pth')
+
+
+@pytest.mark.slow
+def test_inference_scene_graph_tool(predcls_run, tmp_path):
+    """tools/inference_scene_graph.py on the PredCLS checkpoint: the JSON
+    lists the model's own best triplets (recomputed here in numpy from its
+    scores), and every frame's PNG shows each box's outline."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+    import torch
+
+    from hvlm.apis import init_model
+    from hvlm.visualization import box_colour
+    root, work = predcls_run
+    spec = importlib.util.spec_from_file_location(
+        'inference_scene_graph', REPO / 'tools' / 'inference_scene_graph.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    ckpt = find_one(work, 'epoch_1.pth')
+    opts = [o for o in TINY_MODEL if o.startswith('model.')] + [
+        o for o in demo_options(root) if o.startswith('train_dataloader.')
+        and 'data_root' in o or o.startswith('val_dataloader.dataset')]
+    # the demo config's test data is its val data
+    cfg_opts = [o.replace('val_dataloader', 'test_dataloader')
+                for o in opts]
+    out = tmp_path / 'out'
+    argv = [str(CONFIG), str(ckpt), '--video', 'D0008.mp4', '--out',
+            str(out), '--top-k', '100', '--cfg-options', *cfg_opts]
+    assert tool.main(argv) == 0
+    result = json.loads((out / 'D0008.mp4.json').read_text())
+
+    # the model's scores, and the with-constraint triplets from them
+    model = init_model(CONFIG, str(ckpt),
+                       cfg_options=tool.parse_args(argv).cfg_options)
+    dataset = tool.build_dataset(model.cfg, 'test')
+    index = [dataset.get_data_info(i)['video_id']
+             for i in range(len(dataset))].index('D0008.mp4')
+    item = dataset[index]
+    with torch.no_grad():
+        pred = model.test_step(dict(inputs=[item['inputs']],
+                                    data_samples=[item['data_samples']]))[0]
+    classes = dataset.metainfo['classes']
+    predicates = dataset.metainfo['predicates']
+    frames = pred['pred_box_frames'].numpy()
+    labels, scores = pred['pred_labels'].numpy(), pred['pred_scores'].numpy()
+    assert len(result['frames']) == len(item['data_samples']['frame_names'])
+    for t, frame in enumerate(result['frames']):
+        want = []
+        for p, (s, o) in enumerate(pred['pred_pairs'].numpy()):
+            if frames[s] != t:
+                continue
+            for group, offset, rev in (('pred_attention', 0, False),
+                                       ('pred_spatial', 3, True),
+                                       ('pred_contacting', 9, False)):
+                k = int(pred[group][p].argmax())
+                a, b = (o, s) if rev else (s, o)
+                want.append((classes[labels[a]], predicates[offset + k],
+                             classes[labels[b]], round(float(
+                                 scores[a] * scores[b] * pred[group][p, k]),
+                                 5)))
+        got = [(x['subject'], x['predicate'], x['object'],
+                round(x['score'], 5)) for x in frame['triplets']]
+        assert sorted(got) == sorted(want)
+        assert [g[3] for g in got] == sorted([g[3] for g in got],
+                                             reverse=True)
+        png = out / 'D0008.mp4' / (Path(frame['frame']).stem + '.png')
+        img = cv2.imread(str(png))[..., ::-1]
+        H, W = item['data_samples']['img_shape']
+        assert img.shape[0] > H and img.shape[1] == W  # panel under it
+        for obj in frame['objects']:
+            x1, y1, x2, y2 = (int(round(v)) for v in obj['box'])
+            x1, y1 = max(x1, 0), max(y1, 0)
+            x2, y2 = min(x2, W - 1), min(y2, H - 1)
+            edges = np.concatenate([img[y1, x1:x2 + 1], img[y2, x1:x2 + 1],
+                                    img[y1:y2 + 1, x1], img[y1:y2 + 1, x2]])
+            drawn = (edges == box_colour(obj['label'])).all(1).mean()
+            assert drawn > 0.6, (frame['frame'], obj, drawn)
