@@ -306,8 +306,8 @@ def _detections(persons, objects):
         frames[key] = dict(boxes=np.asarray(boxes, np.float32),
                            labels=np.asarray(labels),
                            scores=np.linspace(1, .5, len(boxes)),
-                           features=np.arange(len(boxes) * 2.).reshape(-1,
-                                                                      2))
+                           features=np.arange(len(boxes) * 2.).reshape(
+                               -1, 2))
     return frames
 
 

@@ -26,9 +26,10 @@ class LoadSceneGraphFrames(BaseTransform):
     opened here, in the worker, and dropped after the frames are read.
 
     Required keys: ``frame_paths``, or ``video_path`` and
-    ``frame_indices`` (decoded when present). Added: ``imgs`` uint8 ``[T, H', W', 3]``
-    RGB, ``scale_factor`` ``(sx, sy)`` = new size / original size, and
-    ``img_shape`` ``(H, W)`` of the original frames when absent.
+    ``frame_indices`` (decoded when present). Added: ``imgs`` uint8
+    ``[T, H', W', 3]`` RGB, ``scale_factor`` ``(sx, sy)`` = new size /
+    original size, and ``img_shape`` ``(H, W)`` of the original frames
+    when absent.
 
     Args:
         scale (tuple): ``(H', W')`` every frame is resized to.

@@ -111,7 +111,8 @@ def test_sgdet_prediction_reads_no_ground_truth():
     assert abs(float(out['pred_scores'][0]) - 0.9) < 1e-6
     # changing the ground truth changes nothing
     moved = dict(s, person_boxes=s['person_boxes'] + 5,
-                 obj_boxes=s['obj_boxes'] * 0.5, obj_labels=s['obj_labels'] + 1)
+                 obj_boxes=s['obj_boxes'] * 0.5,
+                 obj_labels=s['obj_labels'] + 1)
     again = model([frames], [moved], mode='predict')[0]
     for k in ('pred_boxes', 'pred_labels', 'pred_scores', 'pred_contacting'):
         torch.testing.assert_close(again[k], out[k])
