@@ -28,13 +28,24 @@ def demo_options(root) -> list:
     return opts
 
 
+PLATEAU = str(REPO / 'configs' / 'scene_graph' /
+              'sttran_predcls_demo_plateau.py')
+
+
 @pytest.fixture(scope='module')
 def predcls_run(tmp_path_factory):
-    """tools/train.py on the PredCLS demo config, once for this module."""
+    """tools/train.py on the PredCLS demo config with `-scheduler plateau`
+    (the demo config with ReduceOnPlateauLR), once for this module: three
+    epochs, a flat warm-up, and an R@20 that can never rise by 2, so that the
+    learning rate must fall after the second validation."""
     tmp = tmp_path_factory.mktemp('sg_train')
     root, work = tmp / 'ag_demo', tmp / 'work'
-    run_tool('train.py', CONFIG, '--work-dir', work, '--cfg-options',
-             *TINY_MODEL, *demo_options(root), timeout=600)
+    plateau = [f'param_scheduler.1.{k}' for k in (
+        'patience=0', 'threshold=2.0', 'threshold_rule=abs', 'factor=0.1')]
+    run_tool('train.py', PLATEAU, '--work-dir', work, '--cfg-options',
+             *TINY_MODEL, 'train_cfg.max_epochs=3',
+             'param_scheduler.0.start_factor=1.0', *plateau,
+             *demo_options(root), timeout=600)
     return root, work
 
 
@@ -53,7 +64,15 @@ def test_train_sttran_demo_end_to_end(predcls_run):
     val = [s for s in scalars if 'sg/with_R@20' in s]
     assert val and 0.0 <= val[-1]['sg/with_R@20'] <= 1.0
     assert 'sg/with_mR@20' in val[-1] and 'sg/no_R@100' in val[-1]
-    assert find_one(work, 'best_sg_with_R@20_epoch_1.pth').is_file()
+    assert find_one(work, 'best_sg_with_R@20_epoch_*.pth').is_file()
+    # -scheduler plateau: epoch 1 sets the best R@20, epoch 2 cannot beat
+    # it by 2, so epoch 3 trains at a tenth of the learning rate
+    lr = {}
+    for s in scalars:
+        if 'lr' in s and 'epoch' in s:
+            lr.setdefault(s['epoch'], set()).add(round(s['lr'], 12))
+    assert lr[1] == lr[2] == {1e-3}, lr
+    assert lr[3] == {1e-4}, lr
 
 
 def test_frequency_baseline_tool_on_the_demo(tmp_path):
@@ -97,35 +116,41 @@ def _weights(path):
     return state['state_dict']
 
 
+def _tool(path: str):
+    """A tool's module, to call its ``main`` in this process (the PredCLS
+    run went through a subprocess, as users run it; the others need not
+    pay the imports again)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        Path(path).stem, REPO / 'tools' / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.slow
-def test_progressive_predcls_sgcls_sgdet(predcls_run, tmp_path):
+def test_progressive_predcls_sgcls_sgdet(predcls_run, tmp_path, capsys):
     """SGCLS from the PredCLS checkpoint, then SGDET from the SGCLS one,
     with detections written by tools/misc/write_gt_detections.py. The
     learning rate is 0 so that each run's checkpoint shows the weights it
     loaded."""
-    import importlib.util
-
     import torch
-    spec = importlib.util.spec_from_file_location('train_tool',
-                                                  REPO / 'tools' / 'train.py')
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    train_tool = _tool('train.py')
     root, work = predcls_run
     dets = tmp_path / 'detections.npz'
-    out = run_tool('misc/write_gt_detections.py', root, dets, '--jitter',
-                   '0.05', '--drop', '0.1', '--false-positives', '1')
-    counts = json.loads(out.stdout)
+    assert _tool('misc/write_gt_detections.py').main([
+        str(root), str(dets), '--jitter', '0.05', '--drop', '0.1',
+        '--false-positives', '1']) == 0
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts['true'] > 0 and counts['false_positives'] > 0
     frozen = ['optim_wrapper.optimizer.lr=0.0']
-    previous = find_one(work, 'epoch_1.pth')
+    previous = find_one(work, 'epoch_3.pth')
     steps = (('sgcls', 'sttran_sgcls_demo.py', []),
              ('sgdet', 'sttran_sgdet_demo.py',
               [f'{s}_dataloader.dataset.detections_file={dets}'
                for s in ('train', 'val')]))
     for mode, config, extra in steps:
         step = tmp_path / mode
-        # in this process (the PredCLS run went through a subprocess):
-        # tools/train.py's own main, without paying its imports again
         train_tool.main([
             str(REPO / 'configs' / 'scene_graph' / config), '--work-dir',
             str(step), '--cfg-options', f'load_from={previous}',
@@ -153,8 +178,6 @@ def test_inference_scene_graph_tool(predcls_run, tmp_path):
     """tools/inference_scene_graph.py on the PredCLS checkpoint: the JSON
     lists the model's own best triplets (recomputed here in numpy from its
     scores), and every frame's PNG shows each box's outline."""
-    import importlib.util
-
     import cv2
     import numpy as np
     import torch
@@ -162,11 +185,8 @@ def test_inference_scene_graph_tool(predcls_run, tmp_path):
     from hvlm.apis import init_model
     from hvlm.visualization import box_colour
     root, work = predcls_run
-    spec = importlib.util.spec_from_file_location(
-        'inference_scene_graph', REPO / 'tools' / 'inference_scene_graph.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    ckpt = find_one(work, 'epoch_1.pth')
+    tool = _tool('inference_scene_graph.py')
+    ckpt = find_one(work, 'epoch_3.pth')
     opts = [o for o in TINY_MODEL if o.startswith('model.')] + [
         o for o in demo_options(root) if o.startswith('train_dataloader.')
         and 'data_root' in o or o.startswith('val_dataloader.dataset')]
