@@ -139,3 +139,25 @@ def test_recall_on_detected_boxes():
         [[0., 0, 0, 0], [8, 0, 8, 0], [0, 0, 0, 0]]))
     metric.process(None, [far])
     assert metric.evaluate(1)['sg/with_R@20'] == 0.0
+
+
+def test_detector_features_reach_their_nodes():
+    frames, s = _sample()
+    feats = torch.arange(5 * 4, dtype=torch.float32).view(5, 4)
+    s = dict(s, det_features=feats)
+    model = _model(det_feature_dim=4)
+    g = model._layout([s], [0], 'cpu', train=True)
+    # detections keep their own rows; supplied boxes (4: object 1, 6: the
+    # person of frame 1) get zeros
+    want = torch.zeros(7, 4)
+    want[[0, 1, 2, 3, 5]] = feats
+    torch.testing.assert_close(g['features'], want)
+    sum(model([frames], [s], mode='loss').values()).backward()
+    assert model.det_feature_fc.weight.grad.abs().sum() > 0
+    model.eval()
+    test = model._layout([s], [0], 'cpu', train=False)
+    torch.testing.assert_close(test['features'], feats[[0, 2, 3]])
+    a = model([frames], [s], mode='predict')[0]['pred_contacting']
+    b = model([frames], [dict(s, det_features=feats * 2)],
+              mode='predict')[0]['pred_contacting']
+    assert not torch.allclose(a, b)
