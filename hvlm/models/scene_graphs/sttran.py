@@ -161,6 +161,7 @@ class STTran(BaseModel):
         self.temporal_window = temporal_window
         self.obj_loss_weight = obj_loss_weight
         self.assign_iou_threshold = assign_iou_threshold
+        self._graph_for_loss = False  # set by forward
         self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1),
@@ -247,8 +248,7 @@ class STTran(BaseModel):
                 if p and len(p) == len(samples)}
 
     # ------------------------------------------------------------------
-    def _pair_features(self, inputs: List[Tensor], samples: List[dict],
-                       train: bool = False
+    def _pair_features(self, inputs: List[Tensor], samples: List[dict]
                        ) -> Tuple[Tensor, Optional[Tensor], Dict]:
         lengths = [len(x) for x in inputs]
         offsets = [sum(lengths[:i]) for i in range(len(lengths))]
@@ -256,7 +256,8 @@ class STTran(BaseModel):
         frames = (frames - self.mean) / self.std
         feats = self.backbone(frames)  # [F, C, h, w]
         scale = feats.shape[-1] / frames.shape[-1]
-        g = self._layout(samples, offsets, frames.device, train)
+        g = self._layout(samples, offsets, frames.device,
+                         train=self._graph_for_loss)
 
         rois = torch.cat([g['frames'][:, None].float(), g['boxes']], 1)
         node = roi_align(feats, rois, self.roi_size, scale, 2, aligned=True)
@@ -346,8 +347,10 @@ class STTran(BaseModel):
                 mode: str = 'tensor'):
         if isinstance(inputs, Tensor):
             inputs = list(inputs)
-        x, obj_logits, g = self._pair_features(inputs, data_samples,
-                                               train=mode == 'loss')
+        # SGDET matches detections to the ground truth for the loss only;
+        # prediction never reads the ground truth
+        self._graph_for_loss = mode == 'loss'
+        x, obj_logits, g = self._pair_features(inputs, data_samples)
         x = self._contextualise(x, g)
         if mode == 'loss':
             return self._loss(x, obj_logits, g, data_samples)
