@@ -19,17 +19,28 @@ Layout read (the real data set's, unchanged)::
     data_root/annotations/object_classes.txt      36 names, person first
     data_root/annotations/relationship_classes.txt  26 names
     data_root/frames/VID.mp4/000089.png
+    data_root/videos/VID.mp4        (with ``frames_from='videos'``: the
+        frames are decoded with decord, frame 89 for ``000089.png``)
 
 One item is one video, its kept frames in file order::
 
     dict(video_id='VID.mp4', frame_names=['VID.mp4/000089.png', ...],
          frame_paths=[...], img_shape=(H, W),
+         video_path='.../videos/VID.mp4' and frame_indices=[89, ...]
+         (only with ``frames_from='videos'``),
          person_boxes=float32 [T, 4] xyxy (row 0 of each frame's boxes),
          obj_frames=int64 [M] (frame index of each object in 0..T-1),
          obj_boxes=float32 [M, 4] xyxy, obj_labels=int64 [M] (index into
          ``metainfo['classes']``, whose 0 is ``__background__``, 1 person),
          attention=int64 [M] (0..2), spatial=uint8 [M, 6] and
          contacting=uint8 [M, 17] (multi-hot within each group))
+
+and, with a ``detections_file`` (SGDET; format in
+:mod:`hvlm.datasets.scene_graph_detections`), the frames' detections:
+``det_frames`` int64 [D] (0..T-1), ``det_boxes`` float32 [D, 4] xyxy
+(clipped to the image), ``det_labels`` int64 [D] (indices into
+``classes``), ``det_scores`` float32 [D] and ``det_features`` float32
+[D, C] when the file has features.
 
 Rules, as STTran's loader applies them (it drops silently; here every drop
 is counted and logged): a frame with no (or an empty) object list is
@@ -41,10 +52,13 @@ are never used.
 
 Bad input (``on_bad``): a visible object with no box, a box with no area or
 lying wholly outside the ``bbox_size`` image, an unknown class or predicate
-name, a frame file that is missing (``check_frames``). With ``'error'`` the
-first one raises :class:`AnnotationError` naming the file and key; with
-``'skip'`` the object (box, names) or frame (missing file) is skipped, and
-counted in the log with the first few keys named.
+name, a frame file that is missing (``check_frames``); in the detections
+file, a kept frame it does not list, a detection box with no area or wholly
+outside the image, an unknown label. With ``'error'`` the first one raises
+:class:`AnnotationError` naming the file and key; with ``'skip'`` the
+object (box, names), detection, or frame (missing file, frame missing from
+the detections file) is skipped, and counted in the log with the first few
+keys named.
 """
 import os.path as osp
 from collections import Counter, OrderedDict
@@ -57,6 +71,7 @@ from mmengine.logging import print_log
 from hvlm.registry import DATASETS, TRANSFORMS
 from .exceptions import AnnotationError
 from .safe_pickle import restricted_load
+from .scene_graph_detections import ensure_demo_detections, load_detections
 
 __all__ = [
     'ActionGenomeDataset', 'normalise_object_class', 'normalise_predicate',
@@ -119,7 +134,12 @@ class ActionGenomeDataset(BaseDataset):
         min_frames (int): Videos with fewer kept frames are dropped; 3 drops
             the videos of 2 or fewer frames, as the reference does.
         on_bad (str): ``'error'`` or ``'skip'`` (see the module doc).
-        check_frames (bool): Check every kept frame file exists.
+        check_frames (bool): Check every kept frame file (or video file,
+            with ``frames_from='videos'``) exists.
+        frames_from (str): ``'frames'``: the PNG files under ``frames/``;
+            ``'videos'``: decode them from ``videos/VID.mp4`` (decord, in
+            :class:`LoadSceneGraphFrames`), the frame number of each key
+            (``000089.png``) being its index in the video.
         vocab_root (str, optional): The root whose class files
             (``annotations/object_classes.txt``, ``relationship_classes.txt``)
             define the label indices; defaults to ``data_root``. The runner
@@ -127,6 +147,14 @@ class ActionGenomeDataset(BaseDataset):
         demo (dict, optional): ``ensure_scene_graph_demo`` arguments with
             ``root``; when ``data_root`` is that root the demo data is
             generated on first use.
+        detections_file (str, optional): Per-frame detections (``.npz`` or
+            ``.json``, see :mod:`hvlm.datasets.scene_graph_detections`);
+            needed by ``mode='sgdet'``.
+        detections_demo (dict, optional): ``detections_from_ground_truth``
+            arguments (``jitter``, ``drop``, ``false_positives``, ``seed``):
+            when ``data_root`` is the ``demo`` root, ``detections_file`` is
+            written from its ground truth on first use (in a folder of its
+            own).
         pipeline (Sequence): Transforms (``LoadSceneGraphFrames``, ...).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -142,8 +170,11 @@ class ActionGenomeDataset(BaseDataset):
                  min_frames: int = 3,
                  on_bad: str = 'error',
                  check_frames: bool = True,
+                 frames_from: str = 'frames',
                  demo: Optional[dict] = None,
                  vocab_root: Optional[str] = None,
+                 detections_file: Optional[str] = None,
+                 detections_demo: Optional[dict] = None,
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
@@ -159,6 +190,10 @@ class ActionGenomeDataset(BaseDataset):
         if on_bad not in ('error', 'skip'):
             raise ValueError(f'ActionGenomeDataset: on_bad={on_bad!r} must '
                              "be 'error' or 'skip'")
+        if frames_from not in ('frames', 'videos'):
+            raise ValueError(f'ActionGenomeDataset: frames_from='
+                             f"{frames_from!r} must be 'frames' or 'videos'")
+        self.frames_from = frames_from
         self.split = split
         self.mode = mode
         self.datasize = datasize
@@ -166,6 +201,11 @@ class ActionGenomeDataset(BaseDataset):
         self.min_frames = int(min_frames)
         self.on_bad = on_bad
         self.check_frames = check_frames
+        if mode == 'sgdet' and not detections_file:
+            raise ValueError('ActionGenomeDataset: mode=\'sgdet\' needs '
+                             'detections_file (per-frame detections, see '
+                             'hvlm.datasets.scene_graph_detections)')
+        self.detections_file = detections_file
         self.drop_counts: Counter = Counter()
         # hvlm's runner points val/test vocab_root at the training root
         self.vocab_root = vocab_root
@@ -175,6 +215,10 @@ class ActionGenomeDataset(BaseDataset):
             root = osp.abspath(kwargs_demo.pop('root'))
             if osp.abspath(data_root) == root:
                 ensure_scene_graph_demo(root, **kwargs_demo)
+                if detections_demo is not None and detections_file:
+                    ensure_demo_detections(
+                        detections_file, root,
+                        **dict(detections_demo, mode=mode))
         super().__init__(
             ann_file='',
             data_root=data_root,
@@ -240,6 +284,8 @@ class ActionGenomeDataset(BaseDataset):
         list_path = osp.join(ann, 'frame_list.txt')
         listed = set(_read_names(list_path)) if osp.isfile(list_path) \
             else None
+        self._detections = load_detections(self.detections_file) \
+            if self.detections_file else None
         keys = list(persons)
         if self.datasize == 'mini':
             keys = keys[:self.mini_frames]
@@ -279,6 +325,7 @@ class ActionGenomeDataset(BaseDataset):
                 print_log(f'ActionGenomeDataset: {len(unlisted)} kept frames '
                           f'are not in {list_path} (kept; e.g. '
                           f'{unlisted[:3]})', logger='current', level=30)
+        self._detections = None  # not kept once parsed
         self._log_drops(len(data_list))
         if not data_list:
             raise AnnotationError(
@@ -289,12 +336,26 @@ class ActionGenomeDataset(BaseDataset):
 
     def _parse_video(self, vid, frame_keys, persons, objects, obj_path,
                      class_index) -> Optional[dict]:
-        names, paths, pboxes = [], [], []
+        names, paths, pboxes, dets = [], [], [], []
         obj_frames, boxes, labels, att, spa, con = [], [], [], [], [], []
         img_shape = None
+        video_path = osp.join(self.data_root, 'videos', vid)
+        from_videos = self.frames_from == 'videos'
+        if from_videos and self.check_frames and not osp.isfile(video_path):
+            for _ in frame_keys:
+                self._bad('missing_video', video_path, 'video file is '
+                          'missing')
+            return None
+        indices = []
         for key in frame_keys:
             path = osp.join(self.data_root, 'frames', key)
-            if self.check_frames and not osp.isfile(path):
+            if from_videos:
+                stem = osp.splitext(osp.basename(key))[0]
+                if not stem.isdigit():
+                    self._bad('bad_frame_name', f'{video_path} {key!r}',
+                              'frame name is not a frame number')
+                    continue
+            elif self.check_frames and not osp.isfile(path):
                 self._bad('missing_frame', path, 'frame file is missing')
                 continue
             person = persons[key]
@@ -310,9 +371,16 @@ class ActionGenomeDataset(BaseDataset):
             if not frame_objs:  # every visible object was bad and skipped
                 self.drop_counts['frame_no_valid_object'] += 1
                 continue
+            if self._detections is not None:
+                det = self._parse_detections(key, class_index, W, H)
+                if det is None:
+                    continue
+                dets.append(det)
             t = len(names)
             names.append(key)
             paths.append(path)
+            if from_videos:
+                indices.append(int(stem))
             pboxes.append(np.asarray(person['bbox'], np.float32)[0])
             img_shape = (int(H), int(W))
             for box, label, a, s, c in frame_objs:
@@ -325,7 +393,7 @@ class ActionGenomeDataset(BaseDataset):
         if not names:
             self.drop_counts['video_no_frame'] += 1
             return None
-        return dict(
+        item = dict(
             video_id=vid,
             frame_names=names,
             frame_paths=paths,
@@ -337,6 +405,66 @@ class ActionGenomeDataset(BaseDataset):
             attention=np.asarray(att, np.int64),
             spatial=np.stack(spa).astype(np.uint8),
             contacting=np.stack(con).astype(np.uint8))
+        if from_videos:
+            item.update(video_path=video_path, frame_indices=indices)
+        if dets:
+            item.update(
+                det_frames=np.concatenate(
+                    [np.full(len(d[0]), t, np.int64)
+                     for t, d in enumerate(dets)]),
+                det_boxes=np.concatenate([d[0] for d in dets]).reshape(
+                    -1, 4).astype(np.float32),
+                det_labels=np.concatenate([d[1] for d in dets]).astype(
+                    np.int64),
+                det_scores=np.concatenate([d[2] for d in dets]).astype(
+                    np.float32))
+            if dets[0][3] is not None:
+                item['det_features'] = np.concatenate(
+                    [d[3] for d in dets]).astype(np.float32)
+        return item
+
+    def _parse_detections(self, key: str, class_index: dict, W: float,
+                          H: float) -> Optional[tuple]:
+        """The frame's detections ``(boxes, labels, scores, features)``
+        checked and clipped to the image; None when the file does not list
+        the frame (skipped) - bad detections are dropped one by one."""
+        path = self.detections_file
+        det = self._detections.get(key)
+        if det is None:
+            self._bad('detections_missing_frame', f'{path}[{key!r}]',
+                      'frame is kept but the detections file does not list '
+                      'it')
+            return None
+        keep, labels = [], []
+        for j, (box, label) in enumerate(zip(det['boxes'], det['labels'])):
+            where = f'{path}[{key!r}][{j}]'
+            if isinstance(label, (str, np.str_)):
+                label = str(label)
+                index = class_index.get(normalise_object_class(label))
+            else:
+                index = int(label) if 0 < int(label) < len(class_index) \
+                    else None
+            if index is None or index == 0:
+                self._bad('detection_unknown_label', where,
+                          f'unknown detection label {label!r}')
+                continue
+            x1, y1, x2, y2 = (float(v) for v in box)
+            if not (np.isfinite(box).all() and x2 > x1 and y2 > y1) or (
+                    W > 0 and H > 0 and (x1 >= W or y1 >= H or x2 <= 0
+                                         or y2 <= 0)):
+                self._bad('detection_bad_box', where,
+                          f'box (x1, y1, x2, y2)={tuple(box.tolist())} has '
+                          f'no area or lies outside the {W:g}x{H:g} image')
+                continue
+            keep.append(j)
+            labels.append(index)
+        boxes = det['boxes'][keep].reshape(-1, 4).copy()
+        if W > 0 and H > 0:  # partly outside: clipped to the image
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, W - 1)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, H - 1)
+        feats = det['features'][keep] if 'features' in det else None
+        return (boxes, np.asarray(labels, np.int64), det['scores'][keep],
+                feats)
 
     def _parse_object(self, o: dict, where: str, class_index: dict, W: float,
                       H: float) -> Optional[tuple]:

@@ -282,3 +282,197 @@ def test_demo_data_follows_from_what_is_drawn(tmp_path):
                 ) > 1.5
     ds = ActionGenomeDataset(root, split='train')
     assert len(ds) > 0 and ds.drop_counts['video_too_short'] > 0
+
+
+# ---------------------------------------------------------------------------
+# SGDET detections files
+# ---------------------------------------------------------------------------
+def _detections(persons, objects):
+    """Ground-truth boxes of every frame as detections, plus one partly
+    outside the 64x48 image."""
+    frames = {}
+    for key, person in persons.items():
+        boxes, labels = [], []
+        if len(person['bbox']):
+            boxes.append(person['bbox'][0])
+            labels.append('person')
+        for o in objects[key]:
+            if o['visible'] and o['bbox'] is not None:
+                x, y, w, h = o['bbox']
+                boxes.append([x, y, x + w, y + h])
+                labels.append(o['class'].replace('/', ''))  # raw spelling
+        boxes.append([50, 30, 70, 52])
+        labels.append('bed')
+        frames[key] = dict(boxes=np.asarray(boxes, np.float32),
+                           labels=np.asarray(labels),
+                           scores=np.linspace(1, .5, len(boxes)),
+                           features=np.arange(len(boxes) * 2.).reshape(
+                               -1, 2))
+    return frames
+
+
+@pytest.mark.parametrize('ext', ['.npz', '.json'])
+def test_detections_file_round_trip_and_dataset(tmp_path, ext):
+    from hvlm.datasets.scene_graph_detections import (load_detections,
+                                                      write_detections)
+    persons, objects = _base()
+    _write_root(str(tmp_path), persons, objects)
+    frames = _detections(persons, objects)
+    if ext == '.json':  # labels as indices into the classes
+        classes = ('__background__', ) + tuple(
+            action_genome.normalise_object_class(n) for n in AG_OBJECT_FILE)
+        for d in frames.values():
+            d['labels'] = np.asarray([classes.index(
+                action_genome.normalise_object_class(n))
+                for n in d['labels']])
+    path = write_detections(str(tmp_path / f'det{ext}'), frames)
+    back = load_detections(path)
+    assert list(back) == list(frames)
+    for key, d in frames.items():
+        np.testing.assert_allclose(back[key]['boxes'], d['boxes'])
+        assert back[key]['labels'].tolist() == d['labels'].tolist()
+        np.testing.assert_allclose(back[key]['scores'], d['scores'],
+                                   rtol=1e-6)
+        np.testing.assert_allclose(back[key]['features'], d['features'])
+    ds = ActionGenomeDataset(str(tmp_path), split='train', mode='sgdet',
+                             detections_file=path)
+    info = ds.get_data_info(0)
+    classes = ds.metainfo['classes']
+    # A keeps frames 0, 3, 4, 5: their detections, frame by frame
+    kept = info['frame_names']
+    want = np.concatenate([frames[k]['boxes'] for k in kept])
+    want[:, [0, 2]] = want[:, [0, 2]].clip(0, 63)  # clipped to the image
+    want[:, [1, 3]] = want[:, [1, 3]].clip(0, 47)
+    np.testing.assert_allclose(info['det_boxes'], want)
+    assert info['det_frames'].tolist() == [
+        t for t, k in enumerate(kept) for _ in frames[k]['boxes']]
+    assert [classes[i] for i in info['det_labels'][:3]] == [
+        'person', 'closet/cabinet', 'bed']
+    assert info['det_features'].shape == (len(want), 2)
+    with pytest.raises(ValueError, match='needs detections_file'):
+        ActionGenomeDataset(str(tmp_path), split='train', mode='sgdet')
+
+
+def test_detections_file_refuses_pickled_arrays(tmp_path):
+    from hvlm.datasets.scene_graph_detections import load_detections
+    path = tmp_path / 'evil.npz'
+    np.savez(path, frame_names=np.array(['a.mp4/000001.png']),
+             frame_index=np.array([0]), boxes=np.zeros((1, 4)),
+             labels=np.array([_RunsCode(str(tmp_path / 'ran'))],
+                             dtype=object), scores=np.ones(1))
+    with pytest.raises(AnnotationError, match='evil.npz'):
+        load_detections(str(path))
+    assert not osp.exists(tmp_path / 'ran')
+
+
+@pytest.mark.parametrize('fault, match, key', [
+    ('frame', 'does not list it', "['B.mp4/000001.png']"),
+    ('box', 'outside the 64x48 image', "['B.mp4/000001.png'][0]"),
+    ('label', "unknown detection label 'unicorn'",
+     "['B.mp4/000001.png'][1]"),
+])
+def test_bad_detections_named_or_skipped(tmp_path, fault, match, key):
+    from hvlm.datasets.scene_graph_detections import write_detections
+    persons, objects = _base(split_b='train')
+    _write_root(str(tmp_path), persons, objects)
+    frames = _detections(persons, objects)
+    bad = 'B.mp4/000001.png'
+    if fault == 'frame':
+        del frames[bad]
+    elif fault == 'box':
+        frames[bad]['boxes'][0] = [70, 1, 80, 5]
+    else:
+        labels = frames[bad]['labels'].tolist()
+        frames[bad]['labels'] = np.asarray(labels[:1] + ['unicorn']
+                                           + labels[2:])
+    path = write_detections(str(tmp_path / 'det.json'), frames)
+    with pytest.raises(AnnotationError, match=match) as e:
+        ActionGenomeDataset(str(tmp_path), split='train', mode='sgdet',
+                            detections_file=path)
+    assert f'det.json{key}' in str(e.value)
+    ds = ActionGenomeDataset(str(tmp_path), split='train', mode='sgdet',
+                             detections_file=path, on_bad='skip')
+    kind = dict(frame='detections_missing_frame', box='detection_bad_box',
+                label='detection_unknown_label')[fault]
+    assert ds.drop_counts[kind] == 1
+    ids = [ds.get_data_info(i)['video_id'] for i in range(len(ds))]
+    if fault == 'frame':  # B is left with 2 frames: dropped as short
+        assert 'B.mp4' not in ids
+    else:  # one detection skipped, the frame kept
+        info = ds.get_data_info(ids.index('B.mp4'))
+        assert len(info['frame_names']) == 3
+        assert (info['det_frames'] == 1).sum() == len(frames[bad]['boxes']) - 1
+
+
+def test_detections_from_ground_truth(tmp_path):
+    from hvlm.datasets.scene_graph_detections import (
+        detections_from_ground_truth, load_detections)
+    persons, objects = _base()
+    _write_root(str(tmp_path), persons, objects)
+    out = str(tmp_path / 'gt.npz')
+    counts = detections_from_ground_truth(str(tmp_path), out, jitter=0,
+                                          drop=0, false_positives=0)
+    det = load_detections(out)
+    assert counts['frames'] == len(persons) == len(det)
+    for key, person in persons.items():
+        want = [person['bbox'][0]] if len(person['bbox']) else []
+        want += [[x, y, x + w, y + h] for o in objects[key]
+                 if o['visible'] and o['bbox'] is not None
+                 for x, y, w, h in [o['bbox']]]
+        np.testing.assert_allclose(det[key]['boxes'],
+                                   np.asarray(want).reshape(-1, 4))
+    counts = detections_from_ground_truth(str(tmp_path), out, drop=1,
+                                          false_positives=2, seed=1)
+    det = load_detections(out)
+    assert counts['true'] == 0 and counts['dropped'] > 0
+    n = sum(len(d['boxes']) for d in det.values())
+    assert n == counts['false_positives'] > 0
+    assert all(set(d['labels'].tolist()) <= {'closet/cabinet', 'book'}
+               for d in det.values())
+
+
+# ---------------------------------------------------------------------------
+# Frames decoded from videos
+# ---------------------------------------------------------------------------
+def test_frames_from_videos_equal_the_png_frames(tmp_path):
+    """Each video written twice: PNG frames and an mp4 of the same frames
+    (cv2's writer); the two pipelines agree within the codec's loss."""
+    from hvlm.datasets.exceptions import VideoReadError
+    from hvlm.datasets.transforms import LoadSceneGraphFrames
+    persons, objects = _base()
+    _write_root(str(tmp_path), persons, objects)
+    rng = np.random.default_rng(0)
+    H, W = 48, 64
+    for vid in ('A.mp4', 'B.mp4', 'C.mp4'):
+        keys = sorted(k for k in persons if k.startswith(vid))
+        os.makedirs(tmp_path / 'videos', exist_ok=True)
+        writer = cv2.VideoWriter(str(tmp_path / 'videos' / vid),
+                                 cv2.VideoWriter_fourcc(*'mp4v'), 5, (W, H))
+        for key in keys:
+            # smooth blocks (a codec keeps them), different per frame
+            img = cv2.resize(rng.integers(0, 255, (3, 4, 3), np.uint8),
+                             (W, H), interpolation=cv2.INTER_NEAREST)
+            cv2.imwrite(str(tmp_path / 'frames' / key), img)
+            writer.write(img)
+        writer.release()
+    pipeline = [dict(type='LoadSceneGraphFrames', scale=(24, 32))]
+    png = ActionGenomeDataset(str(tmp_path), split='train',
+                              pipeline=pipeline)
+    mp4 = ActionGenomeDataset(str(tmp_path), split='train',
+                              frames_from='videos', pipeline=pipeline)
+    a, b = png[0], mp4[0]
+    assert b['frame_indices'] == [0, 3, 4, 5]
+    assert b['video_path'].endswith(osp.join('videos', 'A.mp4'))
+    assert a['imgs'].shape == b['imgs'].shape == (4, 24, 32, 3)
+    assert b['scale_factor'] == a['scale_factor'] == (0.5, 0.5)
+    diff = np.abs(a['imgs'].astype(int) - b['imgs'].astype(int))
+    assert diff.mean() < 4 and diff.max() <= 16, (diff.mean(), diff.max())
+    # and the frames differ from each other far more than that
+    assert np.abs(np.diff(a['imgs'].astype(int), axis=0)).mean() > 30
+    # a frame beyond the video's end, and a missing video, are named
+    with pytest.raises(VideoReadError, match=r'A.mp4: has 6 frames.*\[9\]'):
+        LoadSceneGraphFrames._decode(b['video_path'], [0, 9])
+    os.remove(tmp_path / 'videos' / 'A.mp4')
+    with pytest.raises(AnnotationError, match='videos/A.mp4: video file'):
+        ActionGenomeDataset(str(tmp_path), split='train',
+                            frames_from='videos')

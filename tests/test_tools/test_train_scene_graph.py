@@ -1,6 +1,7 @@
 """tools/train.py on the scene-graph demo config, as a user runs it, with
 the demo data generated on first use (small) and a tiny model."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,9 +10,12 @@ from .conftest import REPO, find_one, run_tool
 CONFIG = str(REPO / 'configs' / 'scene_graph' / 'sttran_predcls_demo.py')
 
 
-@pytest.mark.slow
-def test_train_sttran_demo_end_to_end(tmp_path):
-    root = tmp_path / 'ag_demo'
+TINY_MODEL = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+              'model.hidden_dim=32', 'model.backbone.channels=(8,16)',
+              'model.temporal_layer=1', 'default_hooks.logger.interval=1']
+
+
+def demo_options(root) -> list:
     opts = []
     for split in ('train', 'val'):
         ds = f'{split}_dataloader.dataset'
@@ -21,12 +25,33 @@ def test_train_sttran_demo_end_to_end(tmp_path):
                  f'{split}_dataloader.batch_size=2',
                  f'{split}_dataloader.num_workers=0',
                  f'{split}_dataloader.persistent_workers=False']
-    work = tmp_path / 'work'
-    run_tool('train.py', CONFIG, '--work-dir', work, '--cfg-options',
-             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-             'model.hidden_dim=32', 'model.backbone.channels=(8,16)',
-             'model.temporal_layer=1', 'default_hooks.logger.interval=1',
-             *opts, timeout=600)
+    return opts
+
+
+PLATEAU = str(REPO / 'configs' / 'scene_graph' /
+              'sttran_predcls_demo_plateau.py')
+
+
+@pytest.fixture(scope='module')
+def predcls_run(tmp_path_factory):
+    """tools/train.py on the PredCLS demo config with `-scheduler plateau`
+    (the demo config with ReduceOnPlateauLR), once for this module: three
+    epochs, a flat warm-up, and an R@20 that can never rise by 2, so that the
+    learning rate must fall after the second validation."""
+    tmp = tmp_path_factory.mktemp('sg_train')
+    root, work = tmp / 'ag_demo', tmp / 'work'
+    plateau = [f'param_scheduler.1.{k}' for k in (
+        'patience=0', 'threshold=2.0', 'threshold_rule=abs', 'factor=0.1')]
+    run_tool('train.py', PLATEAU, '--work-dir', work, '--cfg-options',
+             *TINY_MODEL, 'train_cfg.max_epochs=3',
+             'param_scheduler.0.start_factor=1.0', *plateau,
+             *demo_options(root), timeout=600)
+    return root, work
+
+
+@pytest.mark.slow
+def test_train_sttran_demo_end_to_end(predcls_run):
+    root, work = predcls_run
     # the data set was generated in Action Genome's layout
     assert (root / 'annotations' / 'person_bbox.pkl').is_file()
     assert (root / 'annotations'
@@ -39,7 +64,15 @@ def test_train_sttran_demo_end_to_end(tmp_path):
     val = [s for s in scalars if 'sg/with_R@20' in s]
     assert val and 0.0 <= val[-1]['sg/with_R@20'] <= 1.0
     assert 'sg/with_mR@20' in val[-1] and 'sg/no_R@100' in val[-1]
-    assert find_one(work, 'best_sg_with_R@20_epoch_1.pth').is_file()
+    assert find_one(work, 'best_sg_with_R@20_epoch_*.pth').is_file()
+    # -scheduler plateau: epoch 1 sets the best R@20, epoch 2 cannot beat
+    # it by 2, so epoch 3 trains at a tenth of the learning rate
+    lr = {}
+    for s in scalars:
+        if 'lr' in s and 'epoch' in s:
+            lr.setdefault(s['epoch'], set()).add(round(s['lr'], 12))
+    assert lr[1] == lr[2] == {1e-3}, lr
+    assert lr[3] == {1e-4}, lr
 
 
 def test_frequency_baseline_tool_on_the_demo(tmp_path):
@@ -75,3 +108,143 @@ def test_frequency_baseline_tool_on_the_demo(tmp_path):
     for c in np.unique(labels):
         counts = np.bincount(att[labels == c], minlength=3)
         assert counts[probs[c].argmax()] == counts.max()
+
+
+def _weights(path):
+    import torch
+    state = torch.load(path, map_location='cpu', weights_only=False)
+    return state['state_dict']
+
+
+def _tool(path: str):
+    """A tool's module, to call its ``main`` in this process (the PredCLS
+    run went through a subprocess, as users run it; the others need not
+    pay the imports again)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        Path(path).stem, REPO / 'tools' / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_progressive_predcls_sgcls_sgdet(predcls_run, tmp_path, capsys):
+    """SGCLS from the PredCLS checkpoint, then SGDET from the SGCLS one,
+    with detections written by tools/misc/write_gt_detections.py. The
+    learning rate is 0 so that each run's checkpoint shows the weights it
+    loaded."""
+    import torch
+    train_tool = _tool('train.py')
+    root, work = predcls_run
+    dets = tmp_path / 'detections.npz'
+    assert _tool('misc/write_gt_detections.py').main([
+        str(root), str(dets), '--jitter', '0.05', '--drop', '0.1',
+        '--false-positives', '1']) == 0
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts['true'] > 0 and counts['false_positives'] > 0
+    frozen = ['optim_wrapper.optimizer.lr=0.0']
+    previous = find_one(work, 'epoch_3.pth')
+    # SGCLS is not validated here (the end-to-end run validates its
+    # metric); SGDET is, to evaluate detected boxes end to end
+    steps = (('sgcls', 'sttran_sgcls_demo.py', ['train_cfg.val_interval=2']),
+             ('sgdet', 'sttran_sgdet_demo.py',
+              [f'{s}_dataloader.dataset.detections_file={dets}'
+               for s in ('train', 'val')]))
+    for mode, config, extra in steps:
+        step = tmp_path / mode
+        train_tool.main([
+            str(REPO / 'configs' / 'scene_graph' / config), '--work-dir',
+            str(step), '--cfg-options', f'load_from={previous}',
+            *TINY_MODEL, *frozen, *[str(o) for o in demo_options(root)],
+            *extra])
+        log = find_one(step, '*.log').read_text()
+        assert f'ActionGenomeDataset(train, {mode})' in log
+        before, after = _weights(previous), _weights(
+            find_one(step, 'epoch_1.pth'))
+        for key in ('backbone.layers.0.weight', 'pair_fc.weight',
+                    'relation_head.attention.weight'):
+            k = next(k for k in after if k.endswith(key))
+            torch.testing.assert_close(after[k], before[k])
+        if mode == 'sgcls':  # the classifier is new: allowed missing
+            assert 'keep their initial values, as load_from_allow_missing' \
+                in log and 'obj_classifier' in log
+        else:
+            scalars = [json.loads(line) for line in find_one(
+                step, 'scalars.json').read_text().splitlines()]
+            assert any('sg/with_R@20' in s for s in scalars)
+        previous = find_one(step, 'epoch_1.pth')
+
+
+@pytest.mark.slow
+def test_inference_scene_graph_tool(predcls_run, tmp_path):
+    """tools/inference_scene_graph.py on the PredCLS checkpoint: the JSON
+    lists the model's own best triplets (recomputed here in numpy from its
+    scores), and every frame's PNG shows each box's outline."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from hvlm.apis import init_model
+    from hvlm.visualization import box_colour
+    root, work = predcls_run
+    tool = _tool('inference_scene_graph.py')
+    ckpt = find_one(work, 'epoch_3.pth')
+    opts = [o for o in TINY_MODEL if o.startswith('model.')] + [
+        o for o in demo_options(root) if o.startswith('train_dataloader.')
+        and 'data_root' in o or o.startswith('val_dataloader.dataset')]
+    # the demo config's test data is its val data
+    cfg_opts = [o.replace('val_dataloader', 'test_dataloader')
+                for o in opts]
+    out = tmp_path / 'out'
+    argv = [str(CONFIG), str(ckpt), '--video', 'D0008.mp4', '--out',
+            str(out), '--top-k', '100', '--cfg-options', *cfg_opts]
+    assert tool.main(argv) == 0
+    result = json.loads((out / 'D0008.mp4.json').read_text())
+
+    # the model's scores, and the with-constraint triplets from them
+    model = init_model(CONFIG, str(ckpt),
+                       cfg_options=tool.parse_args(argv).cfg_options)
+    dataset = tool.build_dataset(model.cfg, 'test')
+    index = [dataset.get_data_info(i)['video_id']
+             for i in range(len(dataset))].index('D0008.mp4')
+    item = dataset[index]
+    with torch.no_grad():
+        pred = model.test_step(dict(inputs=[item['inputs']],
+                                    data_samples=[item['data_samples']]))[0]
+    classes = dataset.metainfo['classes']
+    predicates = dataset.metainfo['predicates']
+    frames = pred['pred_box_frames'].numpy()
+    labels, scores = pred['pred_labels'].numpy(), pred['pred_scores'].numpy()
+    assert len(result['frames']) == len(item['data_samples']['frame_names'])
+    for t, frame in enumerate(result['frames']):
+        want = []
+        for p, (s, o) in enumerate(pred['pred_pairs'].numpy()):
+            if frames[s] != t:
+                continue
+            for group, offset, rev in (('pred_attention', 0, False),
+                                       ('pred_spatial', 3, True),
+                                       ('pred_contacting', 9, False)):
+                k = int(pred[group][p].argmax())
+                a, b = (o, s) if rev else (s, o)
+                want.append((classes[labels[a]], predicates[offset + k],
+                             classes[labels[b]], round(float(
+                                 scores[a] * scores[b] * pred[group][p, k]),
+                                 5)))
+        got = [(x['subject'], x['predicate'], x['object'],
+                round(x['score'], 5)) for x in frame['triplets']]
+        assert sorted(got) == sorted(want)
+        assert [g[3] for g in got] == sorted([g[3] for g in got],
+                                             reverse=True)
+        png = out / 'D0008.mp4' / (Path(frame['frame']).stem + '.png')
+        img = cv2.imread(str(png))[..., ::-1]
+        H, W = item['data_samples']['img_shape']
+        assert img.shape[0] > H and img.shape[1] == W  # panel under it
+        for obj in frame['objects']:
+            x1, y1, x2, y2 = (int(round(v)) for v in obj['box'])
+            x1, y1 = max(x1, 0), max(y1, 0)
+            x2, y2 = min(x2, W - 1), min(y2, H - 1)
+            edges = np.concatenate([img[y1, x1:x2 + 1], img[y2, x1:x2 + 1],
+                                    img[y1:y2 + 1, x1], img[y1:y2 + 1, x2]])
+            drawn = (edges == box_colour(obj['label'])).all(1).mean()
+            assert drawn > 0.6, (frame['frame'], obj, drawn)

@@ -45,6 +45,7 @@ from mmengine.logging import print_log
 
 from hvlm.datasets.action_genome import AG_PREDICATES
 from hvlm.registry import METRICS
+from hvlm.structures.boxes import box_iou_plus1
 
 __all__ = ['SceneGraphRecall', 'frame_triplets', 'frame_gt_triplets',
            'box_iou_plus1', 'match_ranks']
@@ -53,19 +54,6 @@ NUM_ATT, NUM_SPA, NUM_CON = 3, 6, 17
 NUM_PREDICATES = NUM_ATT + NUM_SPA + NUM_CON
 PERSON = 1  # the person's index in ActionGenomeDataset's classes
 NO_MATCH = np.iinfo(np.int64).max  # rank of a ground truth never matched
-
-
-def box_iou_plus1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU ``[N, M]`` of xyxy boxes with the +1 pixel convention."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt + 1, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def frame_gt_triplets(person_box: np.ndarray, obj_boxes: np.ndarray,
@@ -114,11 +102,13 @@ def frame_triplets(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
         ``(rows [T, 3], boxes [T, 8], scores [T])`` sorted by score.
     """
     P = len(pairs)
-    groups = ((attention, 0, False), (spatial, NUM_ATT, True),
-              (contacting, NUM_ATT + NUM_SPA, False))
+    groups = ((attention, 0, False, NUM_ATT),
+              (spatial, NUM_ATT, True, NUM_SPA),
+              (contacting, NUM_ATT + NUM_SPA, False, NUM_CON))
     pair_i, pred, flip, pscore = [], [], [], []
-    for g, (s, offset, reverse) in enumerate(groups):
-        s = np.asarray(s, np.float64).reshape(P, -1)
+    for g, (s, offset, reverse, size) in enumerate(groups):
+        # a frame may have no pair (SGDET: no person detected)
+        s = np.asarray(s, np.float64).reshape(P, size)
         if constraint == 'with' or (constraint == 'semi' and g == 0):
             i = np.arange(P)
             k = s.argmax(1)

@@ -15,7 +15,10 @@ decoder* attends among the pairs of a sliding window of ``temporal_window``
 frames, each pair carrying a learned embedding of its position in the window;
 a pair in several windows averages their outputs. Relation heads then score
 attention (softmax), spatial and contacting (sigmoid). In SGCLS an object
-classifier on the RoI features predicts the object classes.
+classifier on the RoI features predicts the object classes. In SGDET the
+nodes are a detector's boxes (the data set's ``detections_file``), matched
+to the ground truth for training as STTran's ``assign_relations`` does
+(:mod:`.video_graph`); the classifier also learns background there.
 
 Differences from the reference, deliberate: any number of videos per batch
 (the reference takes one), pre-norm transformer blocks whose attention comes
@@ -38,6 +41,7 @@ from torch import Tensor
 
 from hvlm.models.layers import TransformerBlock, roi_align
 from hvlm.registry import HEADS, MODELS
+from .video_graph import video_graph
 
 PERSON = 1  # class index of the person (0 is __background__)
 
@@ -84,15 +88,16 @@ def _pad_groups(x: Tensor, group: Tensor,
 
 @MODELS.register_module()
 class STTran(BaseModel):
-    """STTran in PredCLS and SGCLS (see the module doc).
+    """STTran in PredCLS, SGCLS and SGDET (see the module doc).
 
     Args:
         backbone (dict): A ``MODELS`` config of a frame encoder returning
             ``[N, C, h, w]`` and exposing ``out_channels``.
         num_classes (int): Object classes incl. ``__background__`` and
             ``person`` (Action Genome: 37).
-        mode (str): ``'predcls'`` (given boxes and labels) or ``'sgcls'``
-            (given boxes; classes predicted).
+        mode (str): ``'predcls'`` (given boxes and labels), ``'sgcls'``
+            (given boxes; classes predicted) or ``'sgdet'`` (a detector's
+            boxes; classes predicted).
         hidden_dim (int): Pair feature width in the transformers.
         spatial_layer (int): Spatial encoder layers (STTran: 1).
         temporal_layer (int): Temporal decoder layers (STTran: 3).
@@ -103,7 +108,13 @@ class STTran(BaseModel):
         embed_dim (int): Class-embedding width.
         attention_cfg (dict): ``ATTENTIONS`` config of every block.
         relation_head (dict): ``HEADS`` config; ``in_channels`` is filled.
-        obj_loss_weight (float): Weight of the SGCLS object loss.
+        obj_loss_weight (float): Weight of the SGCLS/SGDET object loss.
+        assign_iou_threshold (float): SGDET training: IoU above which a
+            detection is matched to a ground-truth box (STTran: 0.5).
+        det_feature_dim (int, optional): SGDET: width of the detector's
+            features in the detections file; they are projected and added
+            to the RoI feature of each detected node (0 for supplied
+            ground-truth boxes). None: not used.
         box_geometry (bool): Add an embedding of the subject's and object's
             box coordinates (normalised by the frame size) to each pair
             feature. Not in STTran, whose features carry relative position
@@ -128,6 +139,8 @@ class STTran(BaseModel):
                  attention_cfg: Optional[dict] = None,
                  relation_head: Optional[dict] = None,
                  obj_loss_weight: float = 1.0,
+                 assign_iou_threshold: float = 0.5,
+                 det_feature_dim: Optional[int] = None,
                  box_geometry: bool = False,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
@@ -135,10 +148,9 @@ class STTran(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if mode not in ('predcls', 'sgcls'):
-            raise ValueError(f"STTran: mode={mode!r} must be 'predcls' or "
-                             "'sgcls' (sgdet needs a detections file, not "
-                             'built yet)')
+        if mode not in ('predcls', 'sgcls', 'sgdet'):
+            raise ValueError(f"STTran: mode={mode!r} must be 'predcls', "
+                             "'sgcls' or 'sgdet'")
         if temporal_window < 1:
             raise ValueError(f'STTran: temporal_window={temporal_window} '
                              'must be >= 1')
@@ -148,6 +160,8 @@ class STTran(BaseModel):
         self.mask_size = mask_size
         self.temporal_window = temporal_window
         self.obj_loss_weight = obj_loss_weight
+        self.assign_iou_threshold = assign_iou_threshold
+        self._graph_for_loss = False  # set by forward
         self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1),
@@ -158,6 +172,8 @@ class STTran(BaseModel):
         roi_dim = C * roi_size * roi_size
         self.node_fc = nn.Sequential(
             nn.Linear(roi_dim, hidden_dim), nn.ReLU(inplace=True))
+        self.det_feature_fc = nn.Linear(det_feature_dim, hidden_dim) \
+            if det_feature_dim else None
         self.subj_fc = nn.Linear(hidden_dim, hidden_dim)
         self.obj_fc = nn.Linear(hidden_dim, hidden_dim)
         # box masks [P, 2, S, S] -> [P, C, S/4, S/4], added to the union
@@ -172,7 +188,7 @@ class STTran(BaseModel):
         self.class_embed = nn.Embedding(num_classes, embed_dim)
         self.pair_fc = nn.Linear(3 * hidden_dim + 2 * embed_dim, hidden_dim)
         self.geometry_fc = nn.Linear(8, hidden_dim) if box_geometry else None
-        if mode == 'sgcls':
+        if mode in ('sgcls', 'sgdet'):
             self.obj_classifier = nn.Sequential(
                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
                 nn.Linear(hidden_dim, num_classes))
@@ -195,41 +211,41 @@ class STTran(BaseModel):
     # ------------------------------------------------------------------
     # Graph layout of a batch
     # ------------------------------------------------------------------
-    @staticmethod
-    def _layout(samples: List[dict], frame_offsets: List[int],
-                device) -> Dict[str, Tensor]:
-        """Nodes (person per frame, then objects) and pairs of a batch.
+    def _layout(self, samples: List[dict], frame_offsets: List[int],
+                device, train: bool = False) -> Dict[str, Tensor]:
+        """Nodes and pairs of a batch: each video's :func:`video_graph`
+        (for ``self.mode``), concatenated.
 
         Node boxes are scaled to the network input; ``orig_boxes`` keep
-        the original pixels. ``pair_*`` index nodes globally.
+        the original pixels. ``subj``/``obj`` index nodes globally.
         """
-        boxes, orig, frames, labels, video = [], [], [], [], []
-        subj, obj, pair_video, pair_frame = [], [], [], []
+        keys = ('boxes', 'orig_boxes', 'frames', 'labels', 'scores',
+                'is_person', 'node_video', 'subj', 'obj', 'pair_video',
+                'pair_frame', 'attention', 'spatial', 'contacting',
+                'features')
+        parts = {k: [] for k in keys}
         n = 0
         for v, (s, f0) in enumerate(zip(samples, frame_offsets)):
-            person = torch.as_tensor(s['person_boxes']).float()  # [T, 4]
-            objs = torch.as_tensor(s['obj_boxes']).float()  # [M, 4]
-            of = torch.as_tensor(s['obj_frames']).long()  # [M]
-            T, M = len(person), len(objs)
+            vg = video_graph(s, self.mode, train, self.assign_iou_threshold)
+            N = len(vg['boxes'])
             sx, sy = s['scale_factor']
-            scale = torch.tensor([sx, sy, sx, sy])
-            boxes += [person * scale, objs * scale]
-            orig += [person, objs]
-            frames += [torch.arange(T) + f0, of + f0]
-            labels += [torch.full((T, ), PERSON),
-                       torch.as_tensor(s['obj_labels']).long()]
-            video += [torch.full((T + M, ), v)]
-            subj.append(of + n)  # the person node of the object's frame
-            obj.append(torch.arange(M) + n + T)
-            pair_video.append(torch.full((M, ), v))
-            pair_frame.append(of + f0)
-            n += T + M
-        cat = lambda xs: torch.cat(xs).to(device)  # noqa: E731
-        return dict(
-            boxes=cat(boxes), orig_boxes=cat(orig), frames=cat(frames),
-            labels=cat(labels), node_video=cat(video), subj=cat(subj),
-            obj=cat(obj), pair_video=cat(pair_video),
-            pair_frame=cat(pair_frame))
+            parts['boxes'].append(vg['boxes'] *
+                                  torch.tensor([sx, sy, sx, sy]))
+            parts['orig_boxes'].append(vg['boxes'])
+            parts['frames'].append(vg['frames'] + f0)
+            for k in ('labels', 'scores', 'is_person'):
+                parts[k].append(vg[k])
+            parts['node_video'].append(torch.full((N, ), v))
+            parts['subj'].append(vg['pairs'][:, 0] + n)
+            parts['obj'].append(vg['pairs'][:, 1] + n)
+            parts['pair_video'].append(torch.full((len(vg['pairs']), ), v))
+            parts['pair_frame'].append(vg['frames'][vg['pairs'][:, 0]] + f0)
+            for k in ('attention', 'spatial', 'contacting', 'features'):
+                if k in vg:
+                    parts[k].append(vg[k])
+            n += N
+        return {k: torch.cat(p).to(device) for k, p in parts.items()
+                if p and len(p) == len(samples)}
 
     # ------------------------------------------------------------------
     def _pair_features(self, inputs: List[Tensor], samples: List[dict]
@@ -240,11 +256,17 @@ class STTran(BaseModel):
         frames = (frames - self.mean) / self.std
         feats = self.backbone(frames)  # [F, C, h, w]
         scale = feats.shape[-1] / frames.shape[-1]
-        g = self._layout(samples, offsets, frames.device)
+        g = self._layout(samples, offsets, frames.device,
+                         train=self._graph_for_loss)
 
         rois = torch.cat([g['frames'][:, None].float(), g['boxes']], 1)
         node = roi_align(feats, rois, self.roi_size, scale, 2, aligned=True)
         node = self.node_fc(node.flatten(1))  # [N, D]
+        if self.det_feature_fc is not None:
+            if 'features' not in g:
+                raise KeyError('STTran(det_feature_dim=...) needs detector '
+                               'features in the detections file')
+            node = node + self.det_feature_fc(g['features'])
 
         s, o = g['subj'], g['obj']
         sb, ob = g['boxes'][s], g['boxes'][o]
@@ -258,16 +280,16 @@ class STTran(BaseModel):
         u = self.union_fc((u + m).flatten(1))  # [P, D]
 
         obj_logits = None
-        if self.mode == 'sgcls':
+        if self.mode in ('sgcls', 'sgdet'):
             obj_logits = self.obj_classifier(node)  # [N, K]
-            # objects are never background nor person
-            obj_logits = obj_logits.clone()
-            obj_logits[:, [0, PERSON]] = float('-inf')
+            if self.mode == 'sgcls':
+                # given boxes are never background, objects never person
+                obj_logits = obj_logits.clone()
+                obj_logits[:, [0, PERSON]] = float('-inf')
             dist = obj_logits.softmax(-1)
             emb = dist @ self.class_embed.weight  # [N, E]
             person = self.class_embed.weight[PERSON].expand_as(emb)
-            is_person = (g['labels'] == PERSON)[:, None]
-            emb = torch.where(is_person, person, emb)
+            emb = torch.where(g['is_person'][:, None], person, emb)
         else:
             emb = self.class_embed(g['labels'])  # [N, E]
         x = torch.cat([self.subj_fc(node[s]), self.obj_fc(node[o]), u,
@@ -325,6 +347,9 @@ class STTran(BaseModel):
                 mode: str = 'tensor'):
         if isinstance(inputs, Tensor):
             inputs = list(inputs)
+        # SGDET matches detections to the ground truth for the loss only;
+        # prediction never reads the ground truth
+        self._graph_for_loss = mode == 'loss'
         x, obj_logits, g = self._pair_features(inputs, data_samples)
         x = self._contextualise(x, g)
         if mode == 'loss':
@@ -334,27 +359,31 @@ class STTran(BaseModel):
         return self.relation_head(x)
 
     def _loss(self, x, obj_logits, g, samples) -> Dict[str, Tensor]:
-        cat = lambda k, dt: torch.cat([  # noqa: E731
-            torch.as_tensor(s[k]) for s in samples]).to(x.device, dt)
-        losses = self.relation_head.loss(
-            x, cat('attention', torch.long), cat('spatial', torch.float),
-            cat('contacting', torch.float))
+        losses = self.relation_head.loss(x, g['attention'], g['spatial'],
+                                         g['contacting'])
         if obj_logits is not None:
-            objects = g['labels'] != PERSON
+            # sgcls: the given objects' classes; sgdet: every node's
+            # assigned class, background included
+            nodes = ~g['is_person'] if self.mode == 'sgcls' else \
+                torch.ones_like(g['is_person'])
             losses['loss_object'] = self.obj_loss_weight * F.cross_entropy(
-                obj_logits[objects], g['labels'][objects])
+                obj_logits[nodes], g['labels'][nodes])
         return losses
 
     @torch.no_grad()
     def _predict(self, x, obj_logits, g, samples) -> List[dict]:
         att, spa, con = self.relation_head.predict(x)
         labels = g['labels'].clone()
-        scores = torch.ones(len(labels), device=x.device)
+        scores = g['scores'].clone()  # 1, or the person's detection score
         if obj_logits is not None:
             prob = obj_logits.softmax(-1)
-            objects = labels != PERSON
-            best, arg = prob[objects].max(-1)
-            labels[objects] = arg
+            objects = ~g['is_person']
+            # an object is never background nor person (sgdet keeps their
+            # probability mass in the normalisation: a likely background
+            # box scores low)
+            best, arg = prob[objects][:, PERSON + 1:].max(-1)
+            labels[objects] = arg + PERSON + 1
+            labels[g['is_person']] = PERSON
             scores[objects] = best
         out = []
         node_start = 0

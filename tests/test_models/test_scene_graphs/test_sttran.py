@@ -111,8 +111,8 @@ def test_sgcls_predicts_object_classes():
     assert o['pred_labels'][:T].eq(1).all()
     assert (o['pred_labels'][T:] >= 2).all()
     assert (o['pred_scores'][T:] < 1).all()
-    with pytest.raises(ValueError, match="mode='sgdet'"):
-        _model('sgdet')
+    with pytest.raises(ValueError, match="mode='detect'"):
+        _model('detect')
 
 
 def test_box_geometry_sees_where_the_pair_is():
