@@ -17,8 +17,8 @@ decoder:
   files after each epoch; here it is updated in memory after every training
   step by an exponential moving average (:func:`update_prototypes`), is a
   model buffer, and so lives in the checkpoint and is broadcast by DDP.
-- **Memory diffusion**: each pair feature attends over the prototypes and
-  adds ``memory_lambda`` times what it reads, so a pair of a rare predicate
+- **Memory diffusion**: each pair feature attends over the prototypes
+  (and a null slot) and adds ``memory_lambda`` times what it reads, so a pair of a rare predicate
   is pulled toward what that predicate looks like across the training set.
 
 Not built: TEMPURA's object-sequence transformer for object classification
@@ -121,10 +121,15 @@ class TEMPURA(STTran):
 
     def read_memory(self, x: Tensor) -> Tensor:
         """What pairs ``x [P, D]`` read from the filled prototypes
-        (``[P, D]``; zeros while the memory is empty)."""
-        if not bool(self.prototype_filled.any()):
-            return torch.zeros_like(x)
-        mem = self.prototypes[self.prototype_filled]  # [M, D]
+        (``[P, D]``).
+
+        Beside the prototypes sits a null slot (a zero vector), so that a
+        pair can read nothing new, the read is defined while the memory is
+        empty, and every memory parameter takes part in every step (DDP
+        without ``find_unused_parameters``).
+        """
+        mem = torch.cat([x.new_zeros(1, x.shape[1]),
+                         self.prototypes[self.prototype_filled]])  # [1+M, D]
         q = self.memory_query(x)
         k = self.memory_key(mem)
         attn = (q @ k.t() / q.shape[-1]**0.5).softmax(-1)  # [P, M]

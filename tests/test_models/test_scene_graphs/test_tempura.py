@@ -145,21 +145,30 @@ def test_tempura_trains_fills_memory_and_predicts(mode, tmp_path):
     samples = [v[1] for v in videos]
     model = _tempura(mode, memory_momentum=0.5)
     assert not model.prototype_filled.any()
+    # an empty memory: the read is the null slot's value, for every pair
+    x = torch.randn(4, 32)
+    torch.testing.assert_close(model.read_memory(x),
+                               model.memory_value.bias.expand(4, 32))
     losses = model(inputs, samples, mode='loss')
     assert {'loss_attention', 'loss_spatial', 'loss_contacting',
             'loss_gmm_reg'} <= set(losses)
     assert ('loss_object' in losses) == (mode == 'sgcls')
     sum(losses.values()).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, no_grad
     # the memory holds every predicate the batch carries, and nothing else
     carried = torch.cat([torch.cat([
         torch.nn.functional.one_hot(s['attention'].long(), 3),
         s['spatial'].long(), s['contacting'].long()], 1)
         for s in samples]).any(0)
     assert torch.equal(model.prototype_filled, carried)
-    # a second step reads the memory: its projections get gradients
-    model.zero_grad()
-    sum(model(inputs, samples, mode='loss').values()).backward()
-    assert model.memory_query.weight.grad.abs().sum() > 0
+    # a pair reads the attention-weighted prototypes (and the null slot)
+    mem = torch.cat([torch.zeros(1, 32),
+                     model.prototypes[model.prototype_filled]])
+    q, k = model.memory_query(x), model.memory_key(mem)
+    attn = (q @ k.t() / 32**0.5).softmax(-1)
+    torch.testing.assert_close(model.read_memory(x),
+                               attn @ model.memory_value(mem))
     model.eval()
     out = model(inputs, samples, mode='predict')
     for (_, s), o in zip(videos, out):
