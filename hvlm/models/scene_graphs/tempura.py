@@ -18,8 +18,9 @@ decoder:
   step by an exponential moving average (:func:`update_prototypes`), is a
   model buffer, and so lives in the checkpoint and is broadcast by DDP.
 - **Memory diffusion**: each pair feature attends over the prototypes
-  (and a null slot) and adds ``memory_lambda`` times what it reads, so a pair of a rare predicate
-  is pulled toward what that predicate looks like across the training set.
+  (and a null slot) and adds ``memory_lambda`` times what it reads, so a
+  pair of a rare predicate is pulled toward what that predicate looks like
+  across the training set.
 
 Not built: TEMPURA's object-sequence transformer for object classification
 in SGCLS/SGDET (the object classifier here is STTran's).
