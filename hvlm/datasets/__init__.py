@@ -12,6 +12,7 @@ from .image_folder_dataset import ImageFolderDataset
 from .recognition import *  # noqa: F401,F403
 from .safe_pickle import UnsafePickleError, restricted_load
 from .samplers import DomainWeightedSampler, SeededSampler
+from .scene_graph_priors import count_scene_priors
 from .scene_graph_demo import (ensure_scene_graph_demo,
                                generate_scene_graph_demo)
 from .transforms import *  # noqa: F401,F403
@@ -27,5 +28,5 @@ __all__ = [
     'ImageReadError', 'DEMO_IMAGE_CLASSES', 'ensure_demo_images',
     'generate_demo_images', 'ActionGenomeDataset',
     'restricted_load', 'UnsafePickleError', 'generate_scene_graph_demo',
-    'ensure_scene_graph_demo', 'scene_graph_collate'
+    'ensure_scene_graph_demo', 'scene_graph_collate', 'count_scene_priors'
 ]

@@ -7,6 +7,7 @@ from .progress_bar_hook import ProgressBarHook
 from .progressive_merging_hook import ProgressiveMergingHook
 from .resource_monitor_hook import ResourceMonitorHook, process_tree_usage
 from .recognition_classes_hook import RecognitionClassesHook
+from .scene_graph_priors_hook import SceneGraphPriorsHook
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 from .skipped_video_hook import SkippedVideoHook
 from .tokenizer_hook import TokenizerHook, annotation_texts
@@ -18,5 +19,5 @@ __all__ = [
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
     'process_tree_usage', 'RNGStateHook', 'RecognitionClassesHook',
     'SkippedVideoHook', 'TokenizerHook', 'annotation_texts', 'get_rng_state',
-    'set_rng_state'
+    'set_rng_state', 'SceneGraphPriorsHook'
 ]

@@ -2,5 +2,8 @@
 (person, relation, object) triplets."""
 from .frequency_baseline import FrequencyBaseline
 from .sttran import STTran
+from .stket import STKET
+from .tempura import TEMPURA
 
 __all__ = ['STTran', 'FrequencyBaseline']
+__all__ += ['TEMPURA', 'STKET']

@@ -1,0 +1,11 @@
+# STKET, SGCLS (ground-truth boxes; object classes predicted) on Action
+# Genome, reading the _filtersmall annotations. Progressive training: start
+# from the PredCLS checkpoint with --cfg-options load_from=PATH (the priors
+# are counted again on this run's training split).
+_base_ = ['./stket_predcls_ag.py']
+
+ag_mode = 'sgcls'
+model = dict(mode='sgcls')
+train_dataloader = dict(dataset=dict(mode=ag_mode))
+val_dataloader = dict(dataset=dict(mode=ag_mode))
+test_dataloader = val_dataloader
