@@ -116,14 +116,14 @@ def test_dead_rank_ends_the_job_quickly(tiny_demo_root, tmp_path):
 
 def test_soak_tool_runs_and_reports(tiny_demo_root, tmp_path):
     out = tmp_path / 'soak.json'
-    proc = run_tool('analysis_tools/benchmark_soak.py', TINY, '--iters', 40,
-                    '--warmup', 10, '--interval', 10, '--work-dir',
+    proc = run_tool('analysis_tools/benchmark_soak.py', TINY, '--iters', 20,
+                    '--warmup', 5, '--interval', 5, '--work-dir',
                     tmp_path / 'work', '--out-json', out, '--max-growth',
                     1000, '--cfg-options', *data_options(tiny_demo_root))
     assert 'PASS' in proc.stdout
     import json
     result = json.loads(out.read_text())
-    assert result['last_iter'] == 40 and len(result['samples']) == 4
+    assert result['last_iter'] == 20 and len(result['samples']) == 4
 
 
 def test_dead_dataloader_worker_is_named_with_its_file(tiny_demo_root,
