@@ -4,9 +4,9 @@ several seeds, each tested on the test split, beside zero-shot; the table
 is mean and sample standard deviation over the seeds.
 
 Each run is an ordinary ``tools/train.py`` then ``tools/test.py`` of the
-method's config (``configs/recognition/<method>_<dataset>_8shot.py``) with
-``K_train``, ``few_shot_seed`` and ``randomness.seed`` set (``--dataset ucf101`` picks the UCF-101
-split-1 configs), so any cell
+method's config (``configs/recognition/<method>_<dataset>_8shot.py``, or
+``_16shot.py``) with ``K_train``, ``few_shot_seed`` and ``randomness.seed``
+set (``--dataset ucf101`` picks the UCF-101 split-1 configs), so any cell
 of the table can be rerun by hand with the command the sweep prints. A run
 whose test log already holds metrics is not run again: a killed sweep
 continues where it stopped.
@@ -63,8 +63,9 @@ def plan(methods: Sequence[str], shots: Sequence[int], seeds: Sequence[int],
          cfg_options: Sequence[str] = (),
          zero_shot: bool = True) -> List[dict]:
     """One entry per (method, K, seed), plus one zero-shot entry (it has no
-    training and no randomness) unless ``zero_shot=False``. Each holds the config, its work dirs and
-    the ``--cfg-options`` of its training and test."""
+    training and no randomness) unless ``zero_shot=False``. Each holds the
+    config, its work dirs and the ``--cfg-options`` of its training and
+    test."""
     runs = []
     zero_shot_config = osp.join(config_dir, f'zero_shot_{dataset}.py')
     if zero_shot and osp.isfile(zero_shot_config):
@@ -129,7 +130,8 @@ def execute(runs: Sequence[dict],
                 ok = call(test_cmd) == 0
             metrics = _metrics_or_none(run['test_dir']) if ok else None
             if metrics is None:
-                log(f'{tag}: FAILED (see {run["train_dir"] or run["test_dir"]})')
+                where = run['train_dir'] or run['test_dir']
+                log(f'{tag}: FAILED (see {where})')
         else:
             log(f'{tag}: done before, {run["test_dir"]}')
         done.append(dict(run, metrics=metrics))

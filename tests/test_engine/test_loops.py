@@ -2,12 +2,12 @@
 skipped; mmengine 0.10's loops index ``outputs[-1]`` and crash on it."""
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 from hvlm.datasets.collate import video_collate
 from hvlm.registry import HOOKS, METRICS, MODELS
-from mmengine.hooks import Hook
 
 
 @MODELS.register_module(force=True)

@@ -13,10 +13,11 @@ killed sweep resumes). Prints top-1 and mean class accuracy tables (mean
 import argparse
 import os
 import os.path as osp
+import shlex
 import sys
 
-from hvlm.analysis.recognition_sweep import (METHODS, execute, plan, table,
-                                             write_summary)
+from hvlm.analysis.recognition_sweep import (METHODS, commands, execute, plan,
+                                             table, write_summary)
 
 
 def main(argv=None) -> int:
@@ -42,8 +43,6 @@ def main(argv=None) -> int:
                 args.work_dir, args.dataset, cfg_options=args.cfg_options,
                 zero_shot=not args.no_zero_shot)
     if args.dry_run:
-        from hvlm.analysis.recognition_sweep import commands
-        import shlex
         for run in runs:
             for cmd in commands(run):
                 print(shlex.join(cmd))
