@@ -1,6 +1,5 @@
 """tools/train.py and tools/test.py end to end: outputs, resume, AMP, gloo."""
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
