@@ -9,3 +9,5 @@ model = dict(mode='sgcls')
 train_dataloader = dict(dataset=dict(mode=ag_mode))
 val_dataloader = dict(dataset=dict(mode=ag_mode))
 test_dataloader = val_dataloader
+# progressive training: the PredCLS checkpoint has no object classifier
+load_from_allow_missing = [r'^obj_classifier\.']

@@ -26,8 +26,10 @@ heads, the loss and the prediction contract. Then:
 Nothing at test time reads ground-truth predicates: the reference's test
 script reads the ground-truth contacts when its threshold is 1.0, a leak
 this model has no path for (ground-truth relation labels are read in
-``_loss`` only). In SGCLS the object identity used for tracks and priors is
-the predicted class.
+``_loss`` only). In SGCLS and SGDET the object identity used for tracks
+and priors is the predicted class. SGDET takes its nodes and pairs from
+STTran's layout (a detections file; in training the detections assigned to
+the ground truth), and every stage learns the targets of those pairs.
 """
 from typing import Dict, List, Optional
 
@@ -105,7 +107,7 @@ def track_windows(video: Tensor, frame: Tensor, identity: Tensor,
 
 @MODELS.register_module()
 class STKET(STTran):
-    """STKET in PredCLS and SGCLS (see the module doc).
+    """STKET in PredCLS, SGCLS and SGDET (see the module doc).
 
     Args:
         spatial_layer (int): Spatial knowledge-embedded layers.
@@ -247,22 +249,23 @@ class STKET(STTran):
             g['obj_dist'] = F.one_hot(g['labels'], self.num_classes).to(
                 x.dtype)
         else:
-            # SGCLS: the predicted distribution, never the given label
+            # SGCLS/SGDET: the predicted distribution, never the given (or,
+            # in SGDET training, the assigned) label; the person node is
+            # the layout's, as STTran's class embedding takes it
             dist = obj_logits.softmax(-1).detach()
             person = F.one_hot(torch.tensor(PERSON, device=x.device),
                                self.num_classes).to(dist.dtype)
-            is_person = (g['labels'] == PERSON)[:, None]
-            g['obj_dist'] = torch.where(is_person, person, dist)
+            g['obj_dist'] = torch.where(g['is_person'][:, None], person,
+                                        dist)
         return x, obj_logits, g
 
     def _loss(self, x, obj_logits, g, samples) -> Dict[str, Tensor]:
         losses = super()._loss(x, obj_logits, g, samples)
-        cat = lambda k, dt: torch.cat([  # noqa: E731
-            torch.as_tensor(s[k]) for s in samples]).to(x.device, dt)
+        # the targets of the layout's pairs (in SGDET those of the
+        # detections assigned to the ground truth), as STTran's head reads
         for stage, head in self.stage_heads.items():
-            stage_losses = head.loss(
-                g['stages'][stage], cat('attention', torch.long),
-                cat('spatial', torch.float), cat('contacting', torch.float))
+            stage_losses = head.loss(g['stages'][stage], g['attention'],
+                                     g['spatial'], g['contacting'])
             losses.update({
                 k.replace('loss_', f'loss_{stage}_stage_'): v
                 for k, v in stage_losses.items()

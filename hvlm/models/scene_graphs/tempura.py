@@ -155,14 +155,11 @@ class TEMPURA(STTran):
         losses = super()._loss(x, obj_logits, g, samples)
         if self.training:
             with torch.no_grad():
+                # the layout's pair targets (SGDET: of the assigned pairs)
                 labels = torch.cat([
-                    torch.cat([
-                        nn.functional.one_hot(
-                            torch.as_tensor(s['attention']).long(), 3),
-                        torch.as_tensor(s['spatial']).long(),
-                        torch.as_tensor(s['contacting']).long()
-                    ], 1) for s in samples
-                ]).to(x.device).bool()  # [P, 26]
+                    nn.functional.one_hot(g['attention'], 3),
+                    g['spatial'].long(), g['contacting'].long()
+                ], 1).bool()  # [P, 26]
                 update_prototypes(self.prototypes, self.prototype_filled,
                                   g['context'].detach(), labels,
                                   self._memory_weights(x),

@@ -2,6 +2,7 @@
 cases), the graphs STTran builds from detections in training and test,
 and SceneGraphRecall on detected boxes."""
 import numpy as np
+import pytest
 import torch
 
 from hvlm.evaluation.metrics.scene_graph_recall import SceneGraphRecall
@@ -161,3 +162,73 @@ def test_detector_features_reach_their_nodes():
     b = model([frames], [dict(s, det_features=feats * 2)],
               mode='predict')[0]['pred_contacting']
     assert not torch.allclose(a, b)
+
+
+def _temporal_model(typ):
+    torch.manual_seed(0)
+    extra = dict(num_mixtures=2) if typ == 'TEMPURA' else {}
+    model = MODELS.build(dict(
+        type=typ, mode='sgdet', hidden_dim=32, num_heads=4,
+        spatial_layer=1, temporal_layer=1, temporal_window=2, embed_dim=8,
+        roi_size=3, mask_size=12, dropout=0.0,
+        backbone=dict(type='SmallConvNet', channels=(8, 16)), **extra))
+    if typ == 'STKET':
+        from hvlm.datasets import count_scene_priors
+        from tests.test_models.test_scene_graphs.test_stket import \
+            _tiny_annotation
+        model.set_priors(count_scene_priors([_tiny_annotation()], 37))
+    return model
+
+
+def _reordered(s):
+    """The same annotation listing its objects in another order (frame 1's
+    object first): the graph, and so every loss, must not change."""
+    order = torch.tensor([2, 0, 1])
+    return dict(s, **{k: s[k][order] for k in (
+        'obj_frames', 'obj_boxes', 'obj_labels', 'attention', 'spatial',
+        'contacting')})
+
+
+@pytest.mark.parametrize('typ', ['STKET', 'TEMPURA'])
+def test_temporal_models_train_and_predict_in_sgdet(typ):
+    frames, s = _sample()
+    model = _temporal_model(typ)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)  # TEMPURA's loss draws noise
+    losses = model([frames], [s], mode='loss')
+    assert 'loss_object' in losses
+    if typ == 'STKET':
+        assert {f'loss_{st}_stage_contacting'
+                for st in ('spatial', 'temporal')} <= set(losses)
+    sum(losses.values()).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, no_grad
+    after = {k: v.clone() for k, v in model.state_dict().items()}
+
+    # the same ground truth listed in another order: same graph, losses
+    # and (TEMPURA) prototype memory, so the targets follow the pairs
+    model.load_state_dict(before)
+    torch.manual_seed(1)
+    again = model([frames], [_reordered(s)], mode='loss')
+    for k in losses:
+        torch.testing.assert_close(again[k], losses[k], msg=k)
+    if typ == 'TEMPURA':
+        # the memory learnt the assigned pairs' predicates: attention
+        # 0-2, spatial above/beneath/in_front_of, contacting 3-5
+        assert torch.nonzero(after['prototype_filled']).flatten().tolist(
+        ) == [0, 1, 2, 3, 4, 5, 12, 13, 14]
+        torch.testing.assert_close(model.prototypes, after['prototypes'])
+
+    # prediction: the detections' pairs, no ground truth read
+    model.eval()
+    out = model([frames], [s], mode='predict')[0]
+    torch.testing.assert_close(out['pred_boxes'], s['det_boxes'][[0, 2, 3]])
+    assert out['pred_pairs'].tolist() == [[0, 1], [0, 2]]
+    assert (out['pred_labels'][1:] >= 2).all()
+    moved = dict(_reordered(s), person_boxes=s['person_boxes'] + 5,
+                 obj_labels=s['obj_labels'] + 1,
+                 contacting=1 - s['contacting'])
+    again = model([frames], [moved], mode='predict')[0]
+    for k in ('pred_labels', 'pred_scores', 'pred_attention',
+              'pred_spatial', 'pred_contacting'):
+        torch.testing.assert_close(again[k], out[k], msg=k)
