@@ -7,6 +7,7 @@ from .demo_data import (DEMO_ANSWERS, DEMO_CLASSES, DEMO_DOMAINS,
                         ensure_demo_data, generate_demo_data)
 from .demo_images import (DEMO_IMAGE_CLASSES, ensure_demo_images,
                           generate_demo_images)
+from .easg import EASGDataset
 from .exceptions import AnnotationError, ImageReadError, VideoReadError
 from .image_folder_dataset import ImageFolderDataset
 from .recognition import *  # noqa: F401,F403
@@ -30,3 +31,4 @@ __all__ = [
     'restricted_load', 'UnsafePickleError', 'generate_scene_graph_demo',
     'ensure_scene_graph_demo', 'scene_graph_collate', 'count_scene_priors'
 ]
+__all__ += ['EASGDataset']

@@ -12,7 +12,10 @@ starts from a general checkpoint that has no LoRA factors, a new head starts
 from its initialisation. A config lists them as regular expressions
 (``load_from_allow_missing``; ``load_from_allow_unexpected`` for checkpoint
 keys the model does not have), and those keys alone are let through.
-A tensor whose shape differs is never loaded.
+A tensor whose shape differs is never loaded: it is refused, unless the
+config lists it in ``load_from_allow_shape_mismatch`` (class heads of
+another size, e.g. fine-tuning on EASG from an Action Genome checkpoint),
+and then it keeps its initial value and is named in the log.
 """
 import re
 from collections import OrderedDict
@@ -35,15 +38,17 @@ SHOWN = 5
 class WeightsMismatch(NamedTuple):
     """How a checkpoint's state dict differs from a model's.
 
-    ``missing``/``unexpected`` exclude the keys a config allows; those are
-    in ``allowed_missing``/``allowed_unexpected``. ``shapes`` holds
-    ``(key, shape in the checkpoint, shape in the model)``.
+    ``missing``/``unexpected``/``shapes`` exclude the keys a config
+    allows; those are in ``allowed_missing``/``allowed_unexpected``/
+    ``allowed_shapes``. ``shapes`` holds ``(key, shape in the checkpoint,
+    shape in the model)``.
     """
     missing: List[str]
     unexpected: List[str]
     shapes: List[Tuple[str, tuple, tuple]]
     allowed_missing: List[str]
     allowed_unexpected: List[str]
+    allowed_shapes: List[Tuple[str, tuple, tuple]] = []
 
     @property
     def refused(self) -> bool:
@@ -80,7 +85,8 @@ def _is_tensor_entry(key: str, value) -> bool:
 def find_mismatch(model_state: Mapping[str, torch.Tensor],
                   checkpoint_state: Mapping[str, torch.Tensor],
                   allow_missing: Sequence[str] = (),
-                  allow_unexpected: Sequence[str] = ()) -> WeightsMismatch:
+                  allow_unexpected: Sequence[str] = (),
+                  allow_shape: Sequence[str] = ()) -> WeightsMismatch:
     """Compare two state dicts' keys and tensor shapes.
 
     Args:
@@ -90,6 +96,8 @@ def find_mismatch(model_state: Mapping[str, torch.Tensor],
             checkpoint may lack.
         allow_unexpected: Regular expressions of checkpoint keys the model
             may lack.
+        allow_shape: Regular expressions of keys whose tensors may differ
+            in shape (they are then not loaded).
     """
     missing = [k for k in model_state if k not in checkpoint_state]
     unexpected = [k for k in checkpoint_state if k not in model_state]
@@ -102,8 +110,12 @@ def find_mismatch(model_state: Mapping[str, torch.Tensor],
               if k in model_state and _is_tensor_entry(k, v)
               and _is_tensor_entry(k, model_state[k])
               and v.shape != model_state[k].shape]
+    patterns = _compile(allow_shape, 'load_from_allow_shape_mismatch')
+    allowed_shapes = [s for s in shapes
+                      if any(p.search(s[0]) for p in patterns)]
+    shapes = [s for s in shapes if s not in allowed_shapes]
     return WeightsMismatch(missing, unexpected, shapes, allowed_missing,
-                           allowed_unexpected)
+                           allowed_unexpected, allowed_shapes)
 
 
 def _shape(shape: tuple) -> str:
@@ -151,7 +163,8 @@ def load_fitting_weights(
         allow_missing: Sequence[str] = (),
         allow_unexpected: Sequence[str] = (),
         revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), ),
-        what: str = 'the model') -> WeightsMismatch:
+        what: str = 'the model',
+        allow_shape: Sequence[str] = ()) -> WeightsMismatch:
     """Load ``checkpoint``'s weights into ``model`` if they fit it.
 
     Args:
@@ -159,7 +172,8 @@ def load_fitting_weights(
         checkpoint: What was read from ``filename``: an mmengine checkpoint
             (``state_dict`` inside) or a bare state dict.
         filename: Named in the error.
-        allow_missing / allow_unexpected: See :func:`find_mismatch`.
+        allow_missing / allow_unexpected / allow_shape: See
+            :func:`find_mismatch`.
         revise_keys: ``(pattern, replacement)`` applied to the
             checkpoint's keys first (DDP's ``module.`` prefix by default).
         what: How the error names the model, e.g. ``'the model of config
@@ -182,13 +196,17 @@ def load_fitting_weights(
         state._metadata = metadata
     model_state = model.state_dict()
     mismatch = find_mismatch(model_state, state, allow_missing,
-                             allow_unexpected)
+                             allow_unexpected, allow_shape)
     if mismatch.refused:
         raise CheckpointLoadError(
             describe_mismatch(filename, mismatch, len(model_state), what))
     for key in mismatch.allowed_unexpected:
         del state[key]
-    model.load_state_dict(state, strict=not mismatch.allowed_missing)
+    for key, _, _ in mismatch.allowed_shapes:  # keeps its initial value
+        del state[key]
+    model.load_state_dict(
+        state,
+        strict=not (mismatch.allowed_missing or mismatch.allowed_shapes))
     return mismatch
 
 

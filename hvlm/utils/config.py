@@ -31,7 +31,8 @@ RUNNER_KEYS = frozenset(
         'runner_type', 'custom_imports', 'model_wrapper_cfg',
         'find_unused_parameters', 'compile', 'gpu_ids', 'strategy',
         # HVLMRunner's (hvlm.utils.checkpoint_fit)
-        'load_from_allow_missing', 'load_from_allow_unexpected'
+        'load_from_allow_missing', 'load_from_allow_unexpected',
+        'load_from_allow_shape_mismatch'
     })
 
 

@@ -68,3 +68,19 @@ def test_extra_state_is_not_shape_checked():
 def test_a_bad_pattern_names_its_option():
     with pytest.raises(ValueError, match='load_from_allow_missing'):
         find_mismatch({}, {}, allow_missing=['(unclosed'])
+
+
+def test_allowed_shape_mismatch_keeps_the_initial_value():
+    """Fine-tuning on a data set with other classes: only the listed heads
+    may differ in shape; they keep their initial values, the rest loads."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 3))
+    init = model[1].weight.clone()
+    source = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 5)).state_dict()
+    with pytest.raises(CheckpointLoadError, match='2 of another shape'):
+        load_fitting_weights(model, source, 'ag.pth', allow_shape=[r'^0\.'])
+    mismatch = load_fitting_weights(model, source, 'ag.pth',
+                                    allow_shape=[r'^1\.'])
+    assert mismatch.allowed_shapes == [('1.weight', (5, 4), (3, 4)),
+                                       ('1.bias', (5, ), (3, ))]
+    assert torch.equal(model[1].weight, init)
+    assert torch.equal(model[0].weight, source['0.weight'])

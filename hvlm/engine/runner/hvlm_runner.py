@@ -178,8 +178,11 @@ class HVLMRunner(Runner):
         ``load_from``, ``tools/test.py`` and ``--resume`` alike. For
         ``load_from`` (not a resume) the config may let keys through:
         ``load_from_allow_missing`` / ``load_from_allow_unexpected``, lists
-        of regular expressions searched in the key names. A resume takes
-        the checkpoint of this same run, which has every key.
+        of regular expressions searched in the key names, and
+        ``load_from_allow_shape_mismatch`` (keys whose tensors may differ in
+        shape, e.g. class heads on another data set: they keep their
+        initial values, and the log names each with both shapes). A resume
+        takes the checkpoint of this same run, which has every key.
         """
         checkpoint = CheckpointLoader.load_checkpoint(
             filename, map_location=map_location, logger='current')
@@ -199,7 +202,16 @@ class HVLMRunner(Runner):
             allow_unexpected=(self.cfg.get('load_from_allow_unexpected')
                               or () if lenient else ()),
             revise_keys=revise_keys,
-            what=f'the model of config {config}' if config else 'the model')
+            what=f'the model of config {config}' if config else 'the model',
+            allow_shape=(self.cfg.get('load_from_allow_shape_mismatch')
+                         or () if lenient else ()))
+        if mismatch.allowed_shapes:
+            self.logger.info(
+                f'{filename}: {len(mismatch.allowed_shapes)} tensors of '
+                'another shape re-initialised (not loaded), as '
+                'load_from_allow_shape_mismatch allows: ' + ', '.join(
+                    f'{k} checkpoint {list(c)} -> model {list(m)}'
+                    for k, c, m in mismatch.allowed_shapes))
         for keys, where, option in (
                 (mismatch.allowed_missing, 'in the model are not in the '
                  'checkpoint and keep their initial values',

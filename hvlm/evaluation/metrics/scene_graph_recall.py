@@ -52,21 +52,28 @@ __all__ = ['SceneGraphRecall', 'frame_triplets', 'frame_gt_triplets',
 
 NUM_ATT, NUM_SPA, NUM_CON = 3, 6, 17
 NUM_PREDICATES = NUM_ATT + NUM_SPA + NUM_CON
+AG_GROUPS = (NUM_ATT, NUM_SPA, NUM_CON)
 PERSON = 1  # the person's index in ActionGenomeDataset's classes
 NO_MATCH = np.iinfo(np.int64).max  # rank of a ground truth never matched
 
 
 def frame_gt_triplets(person_box: np.ndarray, obj_boxes: np.ndarray,
                       obj_labels: np.ndarray, attention: np.ndarray,
-                      spatial: np.ndarray, contacting: np.ndarray
+                      spatial: np.ndarray, contacting: np.ndarray,
+                      groups: Tuple[int, int, int] = AG_GROUPS
                       ) -> Tuple[np.ndarray, np.ndarray]:
     """One frame's ground truth as triplets.
 
+    ``groups`` are the sizes of the attention, spatial and contacting
+    groups (Action Genome's 3, 6, 17; another data set's, e.g. EASG's verbs,
+    none, relations); predicate indices run through them in that order.
+
     Returns:
         ``(classes_and_predicate [G, 3], boxes [G, 8])``: rows
-        ``(subject class, predicate in 0..25, object class)`` and the
-        subject then object box.
+        ``(subject class, predicate in 0..sum(groups)-1, object class)``
+        and the subject then object box.
     """
+    NUM_ATT, NUM_SPA = groups[0], groups[1]
     rows, boxes = [], []
     for m in range(len(obj_labels)):
         pb, ob, oc = person_box, obj_boxes[m], int(obj_labels[m])
@@ -86,7 +93,8 @@ def frame_triplets(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
                    pairs: np.ndarray, attention: np.ndarray,
                    spatial: np.ndarray, contacting: np.ndarray,
                    constraint: str, semi_threshold: float = 0.9,
-                   no_constraint_top: int = 100
+                   no_constraint_top: int = 100,
+                   groups: Tuple[int, int, int] = AG_GROUPS
                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One frame's predicted triplets, best first.
 
@@ -95,21 +103,26 @@ def frame_triplets(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
             classes ``[N]`` and class scores ``[N]``.
         pairs: ``[P, 2]`` (person index, object index) into ``boxes``.
         attention, spatial, contacting: ``[P, 3]``, ``[P, 6]``, ``[P, 17]``
-            predicate scores (probabilities).
+            predicate scores (probabilities); ``[P, groups[i]]`` in general.
         constraint: ``'with'``, ``'semi'`` or ``'no'``.
+        groups: The three group sizes (:func:`frame_gt_triplets`); a group
+            of size 0 gives no triplet.
 
     Returns:
         ``(rows [T, 3], boxes [T, 8], scores [T])`` sorted by score.
     """
     P = len(pairs)
-    groups = ((attention, 0, False, NUM_ATT),
-              (spatial, NUM_ATT, True, NUM_SPA),
-              (contacting, NUM_ATT + NUM_SPA, False, NUM_CON))
+    n_att, n_spa, n_con = groups
+    groups = ((attention, 0, False, n_att),
+              (spatial, n_att, True, n_spa),
+              (contacting, n_att + n_spa, False, n_con))
     pair_i, pred, flip, pscore = [], [], [], []
     for g, (s, offset, reverse, size) in enumerate(groups):
         # a frame may have no pair (SGDET: no person detected)
         s = np.asarray(s, np.float64).reshape(P, size)
-        if constraint == 'with' or (constraint == 'semi' and g == 0):
+        if size == 0:  # a group the data set does not have
+            i = k = np.zeros(0, np.int64)
+        elif constraint == 'with' or (constraint == 'semi' and g == 0):
             i = np.arange(P)
             k = s.argmax(1)
         elif constraint == 'semi':
@@ -193,9 +206,15 @@ class SceneGraphRecall(BaseMetric):
         iou_threshold (float): Box IoU needed for a match.
         semi_threshold (float): Score above which ``semi`` keeps a spatial
             or contacting predicate.
-        predicates (Sequence[str], optional): Predicate names for the table.
+        predicates (Sequence[str], optional): Predicate names for the table;
+            by default the data set's ``metainfo['predicates']`` (Action
+            Genome's 26 without one).
         table_ks (Sequence[int]): The K whose per-predicate recall is logged
             (every constraint).
+
+    The sizes of the three predicate groups are Action Genome's (3, 6, 17)
+    unless the data set's ``metainfo['predicate_groups']`` says otherwise
+    (EASG: verbs, none, relations; see :class:`EASGDataset`).
     """
     default_prefix: Optional[str] = 'sg'
 
@@ -217,11 +236,22 @@ class SceneGraphRecall(BaseMetric):
         self.constraints = tuple(constraints)
         self.iou_threshold = float(iou_threshold)
         self.semi_threshold = float(semi_threshold)
-        if predicates is None:
-            predicates = AG_PREDICATES
-        self.predicates = tuple(predicates)
+        self._predicates = tuple(predicates) if predicates else None
         self.table_ks = tuple(int(k) for k in table_ks)
         self.per_predicate: Dict[str, Dict[str, float]] = {}
+
+    @property
+    def groups(self) -> Tuple[int, int, int]:
+        """The attention, spatial and contacting group sizes."""
+        groups = (self.dataset_meta or {}).get('predicate_groups')
+        return tuple(int(g) for g in groups) if groups else AG_GROUPS
+
+    @property
+    def predicates(self) -> Tuple[str, ...]:
+        if self._predicates is not None:
+            return self._predicates
+        names = (self.dataset_meta or {}).get('predicates')
+        return tuple(names) if names else AG_PREDICATES
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         # one result per video: mmengine cuts ``results`` to the data
@@ -239,12 +269,14 @@ class SceneGraphRecall(BaseMetric):
                                     'pred_spatial', 'pred_contacting')}
         pair_frames = p['pred_box_frames'][p['pred_pairs'][:, 0]] \
             if len(p['pred_pairs']) else np.zeros(0, np.int64)
+        groups = self.groups
         out = []
         for t in range(len(g['person_boxes'])):
             m = g['obj_frames'] == t
             gt_rows, gt_boxes = frame_gt_triplets(
                 g['person_boxes'][t], g['obj_boxes'][m], g['obj_labels'][m],
-                g['attention'][m], g['spatial'][m], g['contacting'][m])
+                g['attention'][m], g['spatial'][m], g['contacting'][m],
+                groups)
             if len(gt_rows) == 0:
                 out.append(dict(empty=True))
                 continue
@@ -253,13 +285,15 @@ class SceneGraphRecall(BaseMetric):
             remap[in_frame] = np.arange(len(in_frame))
             pm = pair_frames == t
             pairs = remap[p['pred_pairs'][pm]]
-            res = dict(empty=False, preds=gt_rows[:, 1].astype(np.int8))
+            # int16: EASG has 211 predicates (int8 would wrap)
+            res = dict(empty=False, preds=gt_rows[:, 1].astype(np.int16))
             for c in self.constraints:
                 rows, boxes, _ = frame_triplets(
                     p['pred_boxes'][in_frame], p['pred_labels'][in_frame],
                     p['pred_scores'][in_frame], pairs,
                     p['pred_attention'][pm], p['pred_spatial'][pm],
-                    p['pred_contacting'][pm], c, self.semi_threshold)
+                    p['pred_contacting'][pm], c, self.semi_threshold,
+                    groups=groups)
                 res[c] = match_ranks(gt_rows, gt_boxes, rows, boxes,
                                      self.iou_threshold)
             out.append(res)
@@ -279,14 +313,21 @@ class SceneGraphRecall(BaseMetric):
             return {f'{c}_R@{k}': float('nan') for c in self.constraints
                     for k in self.ks}
         preds = np.concatenate([r['preds'] for r in frames]).astype(np.int64)
-        count = np.bincount(preds, minlength=NUM_PREDICATES)
+        num_predicates = sum(self.groups)
+        if len(self.predicates) != num_predicates:
+            raise ValueError(
+                f'SceneGraphRecall: {len(self.predicates)} predicate names '
+                f'for groups of sizes {self.groups} ({num_predicates} '
+                'predicates); set predicates= to match, or leave it to the '
+                "data set's metainfo")
+        count = np.bincount(preds, minlength=num_predicates)
         present = count > 0
         for c in self.constraints:
             ranks = np.concatenate([r[c] for r in frames])
             for k in self.ks:
                 per_frame = [np.mean(r[c] < k) for r in frames]
                 metrics[f'{c}_R@{k}'] = float(np.mean(per_frame))
-                hit = np.bincount(preds[ranks < k], minlength=NUM_PREDICATES)
+                hit = np.bincount(preds[ranks < k], minlength=num_predicates)
                 recall = hit[present] / count[present]
                 metrics[f'{c}_mR@{k}'] = float(recall.mean())
                 self.per_predicate[f'{c}_R@{k}'] = {

@@ -258,6 +258,11 @@ class STTran(BaseModel):
         scale = feats.shape[-1] / frames.shape[-1]
         g = self._layout(samples, offsets, frames.device,
                          train=self._graph_for_loss)
+        if len(g['labels']) and int(g['labels'].max()) >= self.num_classes:
+            raise ValueError(
+                f'{type(self).__name__}: object class {int(g["labels"].max())}'
+                f' in the data, but num_classes={self.num_classes}; set '
+                "model.num_classes to len(the data set's metainfo['classes'])")
 
         rois = torch.cat([g['frames'][:, None].float(), g['boxes']], 1)
         node = roi_align(feats, rois, self.roi_size, scale, 2, aligned=True)
