@@ -156,6 +156,36 @@ def test_box_masks_and_relation_head():
     torch.testing.assert_close(losses['loss_spatial'], want)
 
 
+def test_other_predicate_groups_and_sizes_that_do_not_fit():
+    # EASG's layout: verbs single-label, no spatial group, relations
+    head = HEADS.build(dict(type='RelationHead', in_channels=4,
+                            num_attention=5, num_spatial=0,
+                            num_contacting=2))
+    x = torch.randn(3, 4)
+    att, con = torch.tensor([0, 4, 2]), torch.tensor([[1., 0], [0, 1],
+                                                      [1, 1]])
+    losses = head.loss(x, att, torch.zeros(3, 0), con)
+    assert set(losses) == {'loss_attention', 'loss_contacting'}
+    la, ls, lc = head(x)
+    assert ls.shape == (3, 0)
+    p = lc.sigmoid()
+    want = -(con * p.log() + (1 - con) * (1 - p).log()).mean()
+    torch.testing.assert_close(losses['loss_contacting'], want)
+    with pytest.raises(ValueError, match='num_attention'):
+        head.loss(x, torch.tensor([0, 5, 2]), torch.zeros(3, 0), con)
+    with pytest.raises(ValueError, match='num_contacting'):
+        head.loss(x, att, torch.zeros(3, 0), torch.zeros(3, 17))
+    rng = np.random.default_rng(0)
+    frames, sample = _video(rng, 2)
+    model = MODELS.build(dict(
+        type='STTran', num_classes=10, hidden_dim=32, num_heads=4,
+        temporal_layer=1, embed_dim=8, roi_size=3, mask_size=12,
+        backbone=dict(type='SmallConvNet', channels=(8, 16))))
+    sample['obj_labels'][0] = 12
+    with pytest.raises(ValueError, match='num_classes=10'):
+        model([frames], [sample], mode='loss')
+
+
 def test_frequency_baseline_counts():
     train = [dict(obj_labels=np.array([5, 5, 7]), attention=np.array([0, 1,
                                                                       1]),
