@@ -248,3 +248,74 @@ def test_inference_scene_graph_tool(predcls_run, tmp_path):
                                     img[y1:y2 + 1, x1], img[y1:y2 + 1, x2]])
             drawn = (edges == box_colour(obj['label'])).all(1).mean()
             assert drawn > 0.6, (frame['frame'], obj, drawn)
+
+
+def test_roc_auc_and_predicate_separation_by_hand():
+    import numpy as np
+
+    from hvlm.analysis.predicate_separation import (predicate_separation,
+                                                    roc_auc)
+
+    # positives .9, .4; negatives .4, .1: pairs above 3, one tie: 3.5 / 4
+    assert roc_auc([.9, .4, .4, .1], [1, 1, 0, 0]) == 0.875
+    assert np.isnan(roc_auc([.3, .2], [1, 1]))
+    names = [f'a{i}' for i in range(3)] + [f's{i}' for i in range(6)] + \
+        [f'c{i}' for i in range(17)]
+    con = np.zeros((4, 17))
+    con[:3, 5] = 1  # c5 ("holding") on objects 0-2
+    con[[0, 1], 0] = 1  # c0 ("carrying") on objects 0, 1
+    pred_con = np.zeros((4, 17))
+    pred_con[:, 0] = [.2, .7, .5, .9]  # object 3 has no c5: not counted
+    sample = dict(obj_labels=np.arange(4), attention=np.array([0, 1, 2, 0]),
+                  spatial=np.zeros((4, 6)), contacting=con,
+                  pred_pairs=np.zeros((4, 2)), pred_contacting=pred_con)
+    out = predicate_separation([sample], 'c0', 'c5', names)
+    # positives .2, .7 against the negative .5: one of two above
+    assert out['auc'] == 0.5 and out['pairs'] == 3
+    assert out['positives'] == 2
+    assert out['mean_score_positive'] == pytest.approx(.45)
+    # within an attention predicate (class indices): objects 0 and 3
+    out = predicate_separation([sample], 'c0', 'a0', names)
+    # (object 0 carries at .2, object 3 does not at .9)
+    assert out['pairs'] == 2 and out['auc'] == 0.0
+    with pytest.raises(KeyError, match="'c99' is not among"):
+        predicate_separation([sample], 'c99', None, names)
+
+
+@pytest.mark.slow
+def test_predicate_auc_tool(predcls_run):
+    """tools/analysis_tools/scene_graph_predicate_auc.py on the PredCLS
+    checkpoint: its AUC is the one counted here from the model's scores."""
+    import numpy as np
+    import torch
+
+    from hvlm.apis import init_model
+    root, work = predcls_run
+    tool = _tool('analysis_tools/scene_graph_predicate_auc.py')
+    ckpt = str(find_one(work, 'epoch_3.pth'))
+    opts = [o for o in TINY_MODEL if o.startswith('model.')] + [
+        o.replace('val_dataloader', 'test_dataloader')
+        for o in demo_options(root) if o.startswith('val_dataloader.dataset')]
+    opts += [f'train_dataloader.dataset.data_root={root}']
+    argv = [CONFIG, ckpt, '--predicate', 'not_contacting', '--within',
+            'looking_at', '--cfg-options', *opts]
+    result = tool.main(argv)
+    model = init_model(CONFIG, ckpt,
+                       cfg_options=tool.parse_args(argv).cfg_options)
+    dataset = tool.build_test_dataset(model.cfg)
+    pos, neg = [], []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        with torch.no_grad():
+            p = model.test_step(dict(inputs=[item['inputs']], data_samples=[
+                item['data_samples']]))[0]
+        for m in range(len(p['obj_labels'])):
+            if int(p['attention'][m]) != 0:  # looking_at
+                continue
+            score = float(p['pred_contacting'][m, 8])  # not_contacting
+            (pos if p['contacting'][m, 8] else neg).append(score)
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    assert result['pairs'] == len(pos) + len(neg) > 0
+    assert result['positives'] == len(pos)
+    assert result['auc'] == pytest.approx(wins / (len(pos) * len(neg)))
+    assert np.isfinite(result['mean_score_negative'])
