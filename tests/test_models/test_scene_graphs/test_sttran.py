@@ -204,3 +204,34 @@ def test_frequency_baseline_counts():
     out = model.predict([test])[0]
     np.testing.assert_allclose(out['pred_attention'][0], [0, 1, 0])
     assert out['pred_pairs'].tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize('config, per_frame', [
+    ('sttran_predcls_demo_perframe.py', True),
+    ('sttran_predcls_demo.py', False)])
+def test_the_per_frame_config_sees_one_frame(config, per_frame):
+    """The per-frame control of the temporal models: changing frame 2 (its
+    pixels and its objects' boxes) leaves frames 0 and 1's scores alone;
+    the temporal STTran's change."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(Path(__file__).parents[3] / 'configs' /
+                              'scene_graph' / config))
+    cfg.model.update(hidden_dim=32, num_heads=4, embed_dim=8, roi_size=3,
+                     mask_size=12, backbone=dict(type='SmallConvNet',
+                                                 channels=(8, 16)))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    frames, sample = _video(np.random.default_rng(3), 3)
+    out = model([frames], [sample], mode='predict')[0]
+    moved = dict(sample, obj_boxes=sample['obj_boxes'].clone())
+    last = sample['obj_frames'] == 2
+    moved['obj_boxes'][last] += 3
+    frames2 = frames.clone()
+    frames2[2] = 255 - frames2[2]
+    again = model([frames2], [moved], mode='predict')[0]
+    early = ~last
+    for k in ('pred_attention', 'pred_spatial', 'pred_contacting'):
+        same = torch.allclose(out[k][early], again[k][early], atol=1e-6)
+        assert same == per_frame, k
