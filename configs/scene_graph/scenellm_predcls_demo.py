@@ -26,6 +26,7 @@ model = dict(
     codebook_size=256,
     num_codebooks=4,
     commitment_weight=0.25,
+    dead_code_threshold=0.03,  # restart entries in disuse
     codebook_weight=1.0,
     projector='mlp',
     freeze_llm_epochs=freeze_llm_epochs,

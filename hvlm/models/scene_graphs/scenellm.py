@@ -119,6 +119,8 @@ class SceneLLM(STTran):
         num_codebooks (int): Codebooks, each quantising a slice of the
             pair feature (1: plain VQ).
         commitment_weight (float): VQ-VAE's ``beta``.
+        dead_code_threshold (float): Restart codebook entries used less
+            than this per batch on average (0: never).
         codebook_weight (float): Weight of the codebook loss.
         projector (str): ``'linear'`` or ``'mlp'`` into the LM.
         max_sequence_tokens (int, optional): Longest LM sequence; default
@@ -141,6 +143,7 @@ class SceneLLM(STTran):
                  codebook_size: int = 512,
                  num_codebooks: int = 1,
                  commitment_weight: float = 0.25,
+                 dead_code_threshold: float = 0.03,
                  codebook_weight: float = 1.0,
                  projector: str = 'mlp',
                  max_sequence_tokens: Optional[int] = None,
@@ -165,7 +168,7 @@ class SceneLLM(STTran):
         self.token_norm = nn.LayerNorm(D)
         self.quantizer = VectorQuantizer(
             D, codebook_size, num_codebooks, commitment_weight,
-            codebook_weight)
+            codebook_weight, dead_code_threshold)
         self.frame_fc = nn.Linear(D, D)
         self.llm = MODELS.build(llm)
         C = self.llm.embed_dims

@@ -71,7 +71,8 @@ def test_lookup_is_the_numpy_nearest_neighbour():
 
 def test_codebook_starts_from_the_first_training_batch():
     torch.manual_seed(0)
-    vq = VectorQuantizer(6, codebook_size=4, num_groups=2)
+    vq = VectorQuantizer(6, codebook_size=4, num_groups=2,
+                         dead_threshold=0)
     x = torch.randn(10, 6)
     _, codes, losses = vq(x)
     assert bool(vq.initialised)
@@ -92,3 +93,30 @@ def test_codebook_starts_from_the_first_training_batch():
     assert codes.shape == (0, 1 * 2) and losses['loss_codebook'] == 0
     with pytest.raises(ValueError, match='divisible by num_groups'):
         VectorQuantizer(6, num_groups=4)
+
+
+def test_dead_entries_restart_on_batch_features():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(2, codebook_size=4, usage_decay=0.5,
+                         dead_threshold=0.3)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[[0., 0.], [50., 50.], [60., 60.],
+                                         [70., 70.]]]))
+    vq.initialised.fill_(True)
+    x = torch.randn(8, 2) * 0.1  # every row nearest to entry 0
+    vq(x)
+    # usage = 0.5 * 1 + 0.5 * counts: entry 0 saw 8 rows, the others none
+    torch.testing.assert_close(vq.usage, torch.tensor([[4.5, .5, .5, .5]]))
+    before = vq.codebook.detach().clone()
+    vq(x)  # 0.25 < 0.3: entries 1-3 are dead and move onto rows of x
+    after = vq.codebook.detach()[0]
+    assert torch.equal(after[0], before[0, 0])
+    for k in (1, 2, 3):
+        assert (x == after[k]).all(-1).any(), k
+    torch.testing.assert_close(vq.usage[0, 1:], torch.ones(3))
+    # no restart in evaluation
+    vq.eval()
+    vq.usage.zero_()
+    frozen = vq.codebook.detach().clone()
+    vq(torch.randn(8, 2) + 10)
+    assert torch.equal(vq.codebook.detach(), frozen)
