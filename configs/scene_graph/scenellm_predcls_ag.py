@@ -36,11 +36,12 @@ model = dict(
     type='SceneLLM',
     llm=llm,
     codebook_size=512,
-    num_codebooks=4,
+    num_codebooks=16,  # each over 16 of the 256 channels
     commitment_weight=0.25,
     dead_code_threshold=0.03,  # restart entries in disuse
     codebook_weight=1.0,
     projector='mlp',
+    feature_residual=False,
     freeze_llm_epochs=freeze_llm_epochs,
     # the graph decoder after the LM
     spatial_layer=1,

@@ -23,12 +23,15 @@ lora = dict(
 model = dict(
     type='SceneLLM',
     llm=dict(type='HFCausalLM', pretrained=llm_path, freeze=True, lora=lora),
-    codebook_size=256,
-    num_codebooks=4,
+    # 16 codebooks of 64 entries, each over 8 of the 128 channels (4 of 256
+    # or 16 of 256 without restarts: ~58 R@20, see docs/SCENE_GRAPH.md)
+    codebook_size=64,
+    num_codebooks=16,
     commitment_weight=0.25,
     dead_code_threshold=0.03,  # restart entries in disuse
     codebook_weight=1.0,
     projector='mlp',
+    feature_residual=False,  # True: the decoder also reads x (not in paper)
     freeze_llm_epochs=freeze_llm_epochs,
     spatial_layer=1,
     temporal_layer=1)
