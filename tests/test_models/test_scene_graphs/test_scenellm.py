@@ -189,6 +189,25 @@ def test_trains_and_never_reads_ground_truth_at_test(lm_dirs, mode):
             assert torch.equal(o[k], a[k]), k
 
 
+def test_sgdet_falls_out_of_the_shared_code(lm_dirs):
+    from tests.test_models.test_scene_graphs.test_sgdet import _sample
+    frames, s = _sample()
+    model = _scenellm(lm_dirs['llama'], mode='sgdet')
+    losses = model([frames], [s], mode='loss')
+    assert 'loss_object' in losses and 'loss_commitment' in losses
+    model.eval()
+    # frame 1 has no person detection: a frame token without pairs
+    out = model([frames], [s], mode='predict')[0]
+    assert out['pred_pairs'].tolist() == [[0, 1], [0, 2]]
+    moved = dict(s, person_boxes=s['person_boxes'] + 5,
+                 obj_labels=s['obj_labels'] + 1, attention=s['attention'] * 0,
+                 contacting=1 - s['contacting'])
+    again = model([frames], [moved], mode='predict')[0]
+    for k in ('pred_labels', 'pred_scores', 'pred_attention',
+              'pred_contacting'):
+        assert torch.equal(again[k], out[k]), k
+
+
 def test_bad_settings_are_named(lm_dirs):
     with pytest.raises(ValueError, match="llm_domain='sports'"):
         _scenellm(lm_dirs['llama'], llm_domain='sports')
