@@ -142,9 +142,11 @@ class VectorQuantizer(nn.Module):
         dead = self.usage < self.dead_threshold  # [G, K]
         if not dead.any():
             return
-        pick = torch.randint(len(z), (G, K), device=z.device)
-        rows = z[pick, torch.arange(G, device=z.device)[:, None]]  # [G,K,d]
-        new = torch.where(dead[..., None], rows, self.codebook.data)
+        new = self.codebook.data.clone()
+        if len(z):  # a rank with an empty batch takes rank 0's entries
+            pick = torch.randint(len(z), (G, K), device=z.device)
+            rows = z[pick, torch.arange(G, device=z.device)[:, None]]
+            new = torch.where(dead[..., None], rows, new)  # [G, K, d]
         broadcast(new, 0)
         self.codebook.data.copy_(new)
         self.usage[dead] = 1.
@@ -158,6 +160,10 @@ class VectorQuantizer(nn.Module):
         if self.training and not bool(self.initialised) and len(z):
             self._init_from(z.detach())
         if len(z) == 0:
+            if self.training and self.dead_threshold > 0:
+                # every rank joins the restart's collectives
+                self._restart_dead(z, z.new_zeros(0, self.num_groups,
+                                                  dtype=torch.long))
             zero = x.sum() * 0. + self.codebook.sum() * 0.
             return x, x.new_zeros(*lead, self.num_groups,
                                   dtype=torch.long), dict(
