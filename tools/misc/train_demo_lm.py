@@ -8,6 +8,10 @@ The demo data is generated first if it is missing. The texts are the
 split's questions with their answers and its captions, written with the
 LLM head's prompts. ``--out`` defaults to the config's
 ``model.head.heads.language.llm.pretrained``.
+
+For a SceneLLM config (``configs/scene_graph/scenellm_*``) the texts are the
+training split's scene graphs, one sentence of triplets per frame
+(``scene_graph_texts``), and ``--out`` defaults to ``model.llm.pretrained``.
 """
 import argparse
 import sys
@@ -38,17 +42,23 @@ def main(argv=None) -> int:
     cfg.merge_from_dict(args.cfg_options)
     from hvlm.analysis.llm_benchmark import llm_head_config
     from hvlm.models.heads.llm_head import DEFAULT_PROMPTS
-    from hvlm.models.language.demo_lm import dataset_texts, train_demo_lm
+    from hvlm.models.language.demo_lm import (dataset_texts,
+                                              scene_graph_texts,
+                                              train_demo_lm)
     from hvlm.registry import DATASETS
     from hvlm.utils import register_all_modules
     register_all_modules()
-    head = llm_head_config(cfg)
-    out = args.out or head['llm']['pretrained']
-    prompts = dict(DEFAULT_PROMPTS, **(head.get('prompts') or {}))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    texts = dataset_texts(dataset, prompts['video_qa'],
-                          prompts['video_captioning'],
-                          head.get('answer_prefix', ' '))
+    if cfg.model.get('type') == 'SceneLLM':
+        out = args.out or cfg.model.llm.pretrained
+        texts = scene_graph_texts(dataset)
+    else:
+        head = llm_head_config(cfg)
+        out = args.out or head['llm']['pretrained']
+        prompts = dict(DEFAULT_PROMPTS, **(head.get('prompts') or {}))
+        texts = dataset_texts(dataset, prompts['video_qa'],
+                              prompts['video_captioning'],
+                              head.get('answer_prefix', ' '))
     print(f'{len(texts)} texts from {cfg.train_dataloader.dataset.data_root}'
           f', e.g. {texts[0]!r}')
     result = train_demo_lm(

@@ -58,4 +58,5 @@ class LLMStageHook(Hook):
                 state = 'trains' if train else 'frozen (projector only)'
                 print_log(
                     f'LLMStageHook: epoch {runner.epoch + 1}: the LoRA of '
-                    f'{name}\'s LM {state}', logger='current')
+                    f'{name or type(head).__name__}\'s LM {state}',
+                    logger='current')

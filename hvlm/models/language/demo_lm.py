@@ -42,6 +42,35 @@ def dataset_texts(dataset, qa_prompt: str, caption_prompt: str,
     return texts
 
 
+def scene_graph_texts(dataset) -> List[str]:
+    """One sentence per annotated frame of a scene-graph data set
+    (``ActionGenomeDataset``'s data list and ``metainfo``): its triplets in
+    the evaluator's order, ``'person looking_at cup . cup in_front_of
+    person . person holding cup'`` (spatial predicates read object to
+    person, as Action Genome's), the frame's objects joined by ``' ; '``.
+    The language SceneLLM's LM knows before it reads scene tokens."""
+    dataset.full_init()
+    classes = dataset.metainfo['classes']
+    predicates = dataset.metainfo['predicates']  # 3 + 6 + 17, AG's order
+    texts = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        frames = {}
+        for k, f in enumerate(info['obj_frames']):
+            obj = classes[int(info['obj_labels'][k])]
+            words = [f'person {predicates[int(info["attention"][k])]} {obj}']
+            words += [f'{obj} {predicates[3 + j]} person'
+                      for j in range(6) if info['spatial'][k][j]]
+            words += [f'person {predicates[9 + j]} {obj}'
+                      for j in range(17) if info['contacting'][k][j]]
+            frames.setdefault(int(f), []).append(' . '.join(words))
+        texts += [' ; '.join(objs) for _, objs in sorted(frames.items())]
+    if not texts:
+        raise ValueError('the scene-graph dataset has no annotated frame '
+                         'to train a language model on')
+    return texts
+
+
 def train_tokenizer(texts: Sequence[str], vocab_size: int):
     """Byte-level BPE (as GPT-2, LLaMA 3 and Qwen2 use) with an end and a
     pad token, as a ``PreTrainedTokenizerFast``."""

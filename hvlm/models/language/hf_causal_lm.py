@@ -312,6 +312,24 @@ class HFCausalLM(BaseModule):
             **{key: past_key_values})
         return out.logits, (getattr(out, key) if use_cache else None)
 
+    def hidden_states(self,
+                      inputs_embeds: Tensor,
+                      attention_mask: Tensor,
+                      position_ids: Optional[Tensor] = None,
+                      domain_ids=None) -> Tensor:
+        """The last layer's states ``[B, L, C]`` (after the final norm) for
+        a model that reads the LM's states rather than its next-token
+        logits (SceneLLM); the vocabulary projection is not computed.
+        Arguments as :meth:`forward`; ``domain_ids`` may also be a domain
+        name for the whole batch."""
+        self._select(domain_ids)
+        out = self.model.base_model(
+            inputs_embeds=inputs_embeds.to(self.dtype),
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False)
+        return out.last_hidden_state
+
     @torch.no_grad()
     def generate(self,
                  inputs_embeds: Tensor,

@@ -7,6 +7,7 @@ from .temporal_pooling import TemporalPooling
 from .roi_align import boxes_to_rois, roi_align
 from .transformer_block import TransformerBlock
 from .tubelet_embedding import TubeletEmbedding
+from .vector_quantizer import VectorQuantizer, vector_quantize
 
 __all__ = [
     'Mlp', 'sincos_position_embedding_3d', 'TransformerBlock',
@@ -14,3 +15,4 @@ __all__ = [
     'encode_text_embeddings', 'text_mask', 'TemporalPooling',
     'encode_texts', 'roi_align', 'boxes_to_rois'
 ]
+__all__ += ['VectorQuantizer', 'vector_quantize']
