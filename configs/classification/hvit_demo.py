@@ -92,15 +92,15 @@ test_dataloader = dict(
 val_evaluator = dict(type='ClassificationMetric')
 test_evaluator = val_evaluator
 
-# 75 epochs of 4 steps (60 labelled images, batch 16): 300 steps
-max_epochs = 75
+# 150 epochs of 4 steps (60 labelled images, batch 16): 600 steps
+max_epochs = 150
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=25)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=1.0),
     # gradient accumulation: effective batch = batch_size x this
@@ -117,7 +117,7 @@ param_scheduler = [
 # EMA of the weights; validation and saved 'state_dict' use the EMA weights,
 # 'ema_state_dict' keeps the trained ones (mmengine's EMAHook). mmengine's
 # momentum is 1 - decay. The seed's 0.9999 averages over ~10k steps: with
-# few steps the EMA would stay near the initial weights, so the demo's 300
+# few steps the EMA would stay near the initial weights, so the demo's 600
 # steps use 0.99, and averaging starts after the warm-up (begin_iter).
 ema_decay = 0.99
 custom_hooks = [
