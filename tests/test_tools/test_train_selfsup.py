@@ -22,6 +22,7 @@ def run_tool(name, *args):
     spec.loader.exec_module(module)
     module.main([str(a) for a in args])
 
+
 SIMCLR = str(REPO / 'configs' / 'selfsup' / 'simclr_hvit_demo.py')
 FINETUNE = str(REPO / 'configs' / 'classification' / 'hvit_demo.py')
 
