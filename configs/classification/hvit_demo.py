@@ -1,6 +1,7 @@
 # Fine-tuning HViT on few labels of the demo images, from SimCLR weights:
 #   python tools/train.py configs/classification/hvit_demo.py \
-#       --cfg-options model.ssl_checkpoint=work_dirs/simclr_hvit_demo/epoch_30.pth
+#       --cfg-options \
+#       model.ssl_checkpoint=work_dirs/simclr_hvit_demo/epoch_50.pth
 # Without ssl_checkpoint it trains from random initialisation (the
 # baseline). Test with TTA: python tools/test.py CONFIG CKPT --tta
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/demo_images.py']
@@ -24,7 +25,7 @@ model = dict(
     backbone=dict(
         type='HViT',
         img_size={{_base_.img_size}},
-        patch_size=8,
+        patch_size=4,
         embed_dim_rgb=32,
         depths=[1, 1, 2, 1],
         num_heads=[1, 2, 4, 8],
@@ -71,7 +72,7 @@ train_dataloader = dict(
     collate_fn=dict(type='video_collate'),
     dataset=dict(
         dataset,
-        data_root={{_base_.demo_root}} + '/training',
+        data_root={{_base_.train_root}},
         shots_per_class=shots_per_class,
         shot_seed=0))
 val_dataloader = dict(
@@ -82,23 +83,24 @@ val_dataloader = dict(
     collate_fn=dict(type='video_collate'),
     dataset=dict(
         dataset,
-        data_root={{_base_.demo_root}} + '/validation',
+        data_root={{_base_.val_root}},
         test_mode=True))
 test_dataloader = dict(
     val_dataloader,
     dataset=dict(
-        dataset, data_root={{_base_.demo_root}} + '/test', test_mode=True))
+        dataset, data_root={{_base_.test_root}}, test_mode=True))
 val_evaluator = dict(type='ClassificationMetric')
 test_evaluator = val_evaluator
 
-max_epochs = 40
+# 150 epochs of 4 steps (60 labelled images, batch 16): 600 steps
+max_epochs = 150
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
-                 val_interval=5)
+                 val_interval=25)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=1.0),
     # gradient accumulation: effective batch = batch_size x this
@@ -115,7 +117,7 @@ param_scheduler = [
 # EMA of the weights; validation and saved 'state_dict' use the EMA weights,
 # 'ema_state_dict' keeps the trained ones (mmengine's EMAHook). mmengine's
 # momentum is 1 - decay. The seed's 0.9999 averages over ~10k steps: with
-# few steps the EMA would stay near the initial weights, so the demo's 240
+# few steps the EMA would stay near the initial weights, so the demo's 600
 # steps use 0.99, and averaging starts after the warm-up (begin_iter).
 ema_decay = 0.99
 custom_hooks = [
@@ -124,6 +126,6 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='cls/accuracy',
-                    rule='greater'))
+    # the last checkpoint is the one tested (no selection on validation)
+    checkpoint=dict(interval=25, max_keep_ckpts=1, save_best=None))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

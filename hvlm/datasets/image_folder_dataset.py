@@ -23,7 +23,7 @@ class ImageFolderDataset(BaseDataset):
 
     Layout of ``data_root`` (one split)::
 
-        <class>/<image>.png|.jpg|...     e.g. disc_plain/img_0001.png
+        <class>/<image>.png|.jpg|...     e.g. disc/img_0001.png
 
     ``classes`` (``metainfo``, saved in checkpoints as ``dataset_meta``)
     are the sorted class folders of ``vocab_root`` (the training split's,
@@ -50,8 +50,8 @@ class ImageFolderDataset(BaseDataset):
 
     One data info (the input of ``pipeline``)::
 
-        dict(filename='<data_root>/disc_plain/img_0001.png', label=0,
-             class_name='disc_plain')
+        dict(filename='<data_root>/disc/img_0001.png', label=0,
+             class_name='disc')
 
     Args:
         data_root (str): The split directory.

@@ -46,9 +46,9 @@ def test_demo_images_generated_and_read(demo_root):
     before = os.path.getmtime(info['filename'])
     build(demo_root)
     assert os.path.getmtime(info['filename']) == before
-    np.testing.assert_array_equal(render_image(0, 'training', 'disc_plain',
+    np.testing.assert_array_equal(render_image(0, 'training', 'disc',
                                                1, 24),
-                                  render_image(0, 'training', 'disc_plain',
+                                  render_image(0, 'training', 'disc',
                                                1, 24))
     # validation uses the training split's classes
     val = build(demo_root, 'validation', vocab_root='training',
@@ -65,12 +65,12 @@ def test_shots_split_file_and_unlabelled(demo_root, tmp_path):
         {other.get_data_info(i)['filename'] for i in range(len(other))}
 
     split = tmp_path / 'split.txt'
-    split.write_text('# two images\ndisc_plain/training_disc_plain_0000.png'
-                     '\n\nsquare_dots/training_square_dots_0001.png\n')
+    split.write_text('# two images\ndisc/training_disc_0000.png'
+                     '\n\nsquare/training_square_0001.png\n')
     ds = build(demo_root, split_file=str(split))
     assert [ds.get_data_info(i)['class_name'] for i in range(2)] == \
-        ['disc_plain', 'square_dots'] and len(ds) == 2
-    split.write_text('disc_plain/a.png\nnot_a_class/b.png\n')
+        ['disc', 'square'] and len(ds) == 2
+    split.write_text('disc/a.png\nnot_a_class/b.png\n')
     with pytest.raises(ValueError, match='split.txt, line 2'):
         build(demo_root, split_file=str(split))
 
@@ -93,9 +93,9 @@ def test_unknown_class_folder_is_an_error(demo_root, tmp_path):
 def test_unreadable_images_skipped_counted_never_deleted(demo_root, tmp_path):
     root = tmp_path / 'bad'
     shutil.copytree(f'{demo_root}/validation', root)
-    empty = root / 'disc_plain' / 'empty.png'
+    empty = root / 'disc' / 'empty.png'
     empty.write_bytes(b'')
-    text = root / 'disc_plain' / 'text.png'
+    text = root / 'disc' / 'text.png'
     text.write_text('not an image')
     ds = DATASETS.build(dict(type='ImageFolderDataset', data_root=str(root),
                              pipeline=PIPELINE, test_mode=True))

@@ -8,7 +8,8 @@ resolution; each beside its baseline measured in the same run.
         [--depths 1 1 2 1] [--heads 1 2 4 8] [--patch-size 8] \
         [--device cpu|cuda] [--repeat 3] [--threads N] [--out-json FILE]
 
-The defaults are the demo configs' HViT; pass ``--embed-dim 96 --depths 2
+The defaults are the demo configs' HViT widths and depths at 64 px
+(the demo now trains at 32 px, patch 4); pass ``--embed-dim 96 --depths 2
 2 6 2 --heads 3 6 12 24 --patch-size 16`` for the seed's. The logic lives
 in ``hvlm.analysis.selfsup_benchmark``.
 """
