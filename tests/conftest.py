@@ -5,6 +5,26 @@ import pytest
 # hvlm/__init__.py), as user code should.
 import hvlm  # noqa: F401,E402
 
+
+def _share_the_cores_between_xdist_workers():
+    """Under ``pytest -n N`` every worker gets ``cores // N`` threads (at
+    least 1), for itself and, through ``OMP_NUM_THREADS``, for the tools it
+    runs in subprocesses: N workers with a thread per core each would
+    oversubscribe the machine, and OpenMP threads that spin at barriers on a
+    busy core make torch several times slower."""
+    import os
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT') or 0)
+    if not os.environ.get('PYTEST_XDIST_WORKER') or workers < 1:
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(
+        threads)
+    import torch
+    torch.set_num_threads(threads)
+
+
+_share_the_cores_between_xdist_workers()
+
 # A few seconds of generation; the same arguments as the demo config except
 # for the size.
 TINY_DEMO_KWARGS = dict(
