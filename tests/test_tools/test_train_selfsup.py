@@ -96,3 +96,46 @@ def test_pretrain_finetune_test_tta(short_tmp):
              f'test_dataloader.dataset.data_root={root}/test',
              *loaders(root, ['test_dataloader']))
     assert 'cls/accuracy' in find_one(tmp_path / 'test', '*.log').read_text()
+
+
+@pytest.mark.slow
+def test_resume_restores_the_trained_and_the_ema_weights(short_tmp):
+    """Fine-tuning 1 epoch then ``--resume`` to 2 ends where 2 epochs
+    straight end, for the trained weights and for EMAHook's averaged
+    ones (both in the checkpoint), with MixUp/CutMix and EMA on."""
+    root = ensure_demo_images(
+        str(short_tmp / 'i'),
+        images_per_class=dict(training=2, validation=1, test=1), size=32)
+    opts = [
+        'train_cfg.val_interval=5', 'custom_hooks.0.begin_iter=0',
+        'train_dataloader.dataset.shots_per_class=2',
+        f'val_dataloader.dataset.data_root={root}/validation',
+        f'test_dataloader.dataset.data_root={root}/test',
+        *loaders(root, ['train_dataloader', 'val_dataloader',
+                        'test_dataloader'])
+    ]
+    straight, resumed = short_tmp / 'straight', short_tmp / 'resumed'
+    run_tool('train.py', FINETUNE, '--work-dir', straight, '--seed', 0,
+             '--cfg-options', 'train_cfg.max_epochs=2', *opts)
+    run_tool('train.py', FINETUNE, '--work-dir', resumed, '--seed', 0,
+             '--cfg-options', 'train_cfg.max_epochs=1', *opts)
+    run_tool('train.py', FINETUNE, '--work-dir', resumed, '--seed', 0,
+             '--resume', '--cfg-options', 'train_cfg.max_epochs=2', *opts)
+
+    def load(work):
+        return torch.load(work / 'epoch_2.pth', map_location='cpu',
+                          weights_only=False)
+
+    a, b = load(straight), load(resumed)
+    assert a['meta']['iter'] == b['meta']['iter'] > 0
+    apart = 0.
+    for part in ('state_dict', 'ema_state_dict'):
+        assert a[part].keys() == b[part].keys()
+        for key, value in a[part].items():
+            torch.testing.assert_close(b[part][key], value, msg=key)
+    for key, value in a['state_dict'].items():
+        ema = a['ema_state_dict'].get('module.' + key)
+        if ema is not None and value.is_floating_point():
+            apart = max(apart, (ema - value).abs().max().item())
+    # the EMA weights are not the trained ones (so both were compared)
+    assert apart > 1e-4
