@@ -139,3 +139,32 @@ def test_resume_restores_the_trained_and_the_ema_weights(short_tmp):
             apart = max(apart, (ema - value).abs().max().item())
     # the EMA weights are not the trained ones (so both were compared)
     assert apart > 1e-4
+
+
+@pytest.mark.slow
+def test_pretrain_on_video_frames(tiny_demo_root, short_tmp):
+    """configs/selfsup/simclr_hvit_demo-video.py: SimCLR on two frames of
+    each video of hvlm's layout, through tools/train.py; its checkpoint's
+    backbone loads into the fine-tuning model."""
+    work = short_tmp / 'video'
+    config = REPO / 'configs/selfsup/simclr_hvit_demo-video.py'
+    run_tool('train.py', config, '--work-dir', work, '--cfg-options',
+             'train_cfg.max_epochs=1',
+             f'train_dataloader.dataset.data_root={tiny_demo_root}/training',
+             'train_dataloader.num_workers=0',
+             'train_dataloader.persistent_workers=False',
+             'train_dataloader.batch_size=4',
+             'default_hooks.logger.interval=1')
+    log = find_one(work, '*.log').read_text()
+    assert 'contrastive_acc' in log and 'loss' in log
+    ckpt = work / 'epoch_1.pth'
+    state = torch.load(ckpt, map_location='cpu',
+                       weights_only=False)['state_dict']
+    from mmengine.config import Config
+    from hvlm.registry import MODELS
+    cfg = Config.fromfile(FINETUNE).model
+    cfg.ssl_checkpoint = str(ckpt)
+    backbone = MODELS.build(cfg).backbone.state_dict()
+    assert backbone
+    for key, value in backbone.items():
+        torch.testing.assert_close(value, state['backbone.' + key], msg=key)
