@@ -61,7 +61,7 @@ the detections file) is skipped, and counted in the log with the first few
 keys named.
 """
 import os.path as osp
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -69,6 +69,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from hvlm.registry import DATASETS, TRANSFORMS
+from .bad_entries import BadEntries
 from .exceptions import AnnotationError
 from .safe_pickle import restricted_load
 from .scene_graph_detections import ensure_demo_detections, load_detections
@@ -119,7 +120,7 @@ def _read_names(path: str) -> List[str]:
 
 
 @DATASETS.register_module()
-class ActionGenomeDataset(BaseDataset):
+class ActionGenomeDataset(BadEntries, BaseDataset):
     """Videos of Action Genome, one item per video (see the module doc).
 
     Args:
@@ -206,7 +207,7 @@ class ActionGenomeDataset(BaseDataset):
                              'detections_file (per-frame detections, see '
                              'hvlm.datasets.scene_graph_detections)')
         self.detections_file = detections_file
-        self.drop_counts: Counter = Counter()
+        self._reset_drops()
         # hvlm's runner points val/test vocab_root at the training root
         self.vocab_root = vocab_root
         if demo is not None:
@@ -251,14 +252,6 @@ class ActionGenomeDataset(BaseDataset):
             raise AnnotationError(f'{obj_path}: has no "person" class')
         return dict(classes=classes, predicates=predicates)
 
-    def _bad(self, kind: str, where: str, what: str) -> None:
-        if self.on_bad == 'error':
-            raise AnnotationError(f'{where}: {what}')
-        self.drop_counts[kind] += 1
-        named = self._bad_examples.setdefault(kind, [])
-        if len(named) < 3:
-            named.append(f'{where}: {what}')
-
     def load_data_list(self) -> List[dict]:
         self._metainfo.update(self._class_files())
         classes = self._metainfo['classes']
@@ -279,8 +272,7 @@ class ActionGenomeDataset(BaseDataset):
                 raise AnnotationError(
                     f'{path}: expected a dict keyed "VID.mp4/NNNNNN.png", '
                     f'found {type(data).__name__}')
-        self.drop_counts = Counter()
-        self._bad_examples: Dict[str, List[str]] = {}
+        self._reset_drops()
         list_path = osp.join(ann, 'frame_list.txt')
         listed = set(_read_names(list_path)) if osp.isfile(list_path) \
             else None
@@ -326,7 +318,7 @@ class ActionGenomeDataset(BaseDataset):
                           f'are not in {list_path} (kept; e.g. '
                           f'{unlisted[:3]})', logger='current', level=30)
         self._detections = None  # not kept once parsed
-        self._log_drops(len(data_list))
+        self._log_drops(f'{len(data_list)} videos', self.data_root)
         if not data_list:
             raise AnnotationError(
                 f'ActionGenomeDataset: no video of split {self.split!r} left '
@@ -508,14 +500,3 @@ class ActionGenomeDataset(BaseDataset):
         contacting = np.zeros(len(AG_CONTACTING), np.uint8)
         contacting[groups[2]] = 1
         return box, class_index[name], groups[0][0], spatial, contacting
-
-    def _log_drops(self, kept: int) -> None:
-        parts = [f'{k}={v}' for k, v in sorted(self.drop_counts.items())]
-        print_log(
-            f'ActionGenomeDataset({self.split}, {self.mode}): {kept} videos '
-            f'kept from {self.data_root}; dropped: '
-            + (', '.join(parts) if parts else 'nothing'),
-            logger='current')
-        for kind, examples in getattr(self, '_bad_examples', {}).items():
-            print_log(f'ActionGenomeDataset: skipped {kind}, e.g. '
-                      + '; '.join(examples), logger='current', level=30)

@@ -62,7 +62,6 @@ entry (box, graph or frame) and counts it.
 """
 import json
 import os.path as osp
-from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -70,6 +69,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from hvlm.registry import DATASETS, TRANSFORMS
+from .bad_entries import BadEntries
 from .exceptions import AnnotationError
 
 __all__ = ['EASGDataset', 'EASG_MOMENTS', 'CAMERA_WEARER']
@@ -90,7 +90,7 @@ def _read_names(path: str) -> List[str]:
 
 
 @DATASETS.register_module()
-class EASGDataset(BaseDataset):
+class EASGDataset(BadEntries, BaseDataset):
     """EASG clips as scene-graph videos (see the module doc).
 
     Args:
@@ -157,7 +157,7 @@ class EASGDataset(BaseDataset):
         self.on_bad = on_bad
         self.check_frames = check_frames
         self.vocab_root = vocab_root
-        self.drop_counts: Counter = Counter()
+        self._reset_drops()
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -169,14 +169,6 @@ class EASGDataset(BaseDataset):
             **kwargs)
 
     # ------------------------------------------------------------------
-    def _bad(self, kind: str, where: str, what: str) -> None:
-        if self.on_bad == 'error':
-            raise AnnotationError(f'{where}: {what}')
-        self.drop_counts[kind] += 1
-        named = self._bad_examples.setdefault(kind, [])
-        if len(named) < 3:
-            named.append(f'{where}: {what}')
-
     def _read_annotations(self, path: str) -> dict:
         if not osp.isfile(path):
             raise FileNotFoundError(f'EASGDataset: {path} does not exist; '
@@ -269,8 +261,7 @@ class EASGDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         clips = self._read_annotations(self.ann_file)
-        self.drop_counts = Counter()
-        self._bad_examples: Dict[str, List[str]] = {}
+        self._reset_drops()
         vocab = self._vocabularies(clips)
         classes = ('__background__', CAMERA_WEARER) + vocab['objects']
         self._metainfo.update(
@@ -294,7 +285,7 @@ class EASGDataset(BaseDataset):
                 frames.append(self._parse_graph(clip_uid, clip, graph,
                                                 where, index))
             data_list += self._items(clip_uid, clip, frames)
-        self._log_drops(len(data_list))
+        self._log_drops(f'{len(data_list)} clips', self.ann_file)
         if not data_list:
             raise AnnotationError(
                 f'EASGDataset: no clip of split {self.split!r} left in '
@@ -413,14 +404,3 @@ class EASGDataset(BaseDataset):
                 spatial=np.zeros((M, 0), np.uint8),
                 contacting=np.stack(rels)))
         return items
-
-    def _log_drops(self, kept: int) -> None:
-        parts = [f'{k}={v}' for k, v in sorted(self.drop_counts.items())]
-        print_log(
-            f'EASGDataset({self.split}, {self.mode}): {kept} clips kept from '
-            f'{self.ann_file}; dropped: '
-            + (', '.join(parts) if parts else 'nothing'),
-            logger='current')
-        for kind, examples in self._bad_examples.items():
-            print_log(f'EASGDataset: skipped {kind}, e.g. '
-                      + '; '.join(examples), logger='current', level=30)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hvlm.datasets import action_genome
+from hvlm.datasets import action_genome, bad_entries
 from hvlm.datasets.action_genome import (AG_CONTACTING, AG_SPATIAL,
                                          ActionGenomeDataset)
 from hvlm.datasets.exceptions import AnnotationError
@@ -149,8 +149,9 @@ def _base(split_b='test'):
 
 def test_reads_real_layout_and_drops_by_rule(tmp_path, monkeypatch):
     logs = []
-    monkeypatch.setattr(action_genome, 'print_log',
-                        lambda msg, **kw: logs.append(msg))
+    for module in (action_genome, bad_entries):
+        monkeypatch.setattr(module, 'print_log',
+                            lambda msg, **kw: logs.append(msg))
     persons, objects = _base()
     # A loses frame 1 (nothing visible) and 2 (empty person box)
     _write_root(str(tmp_path), persons, objects, unlisted=('A.mp4/000004.png',
