@@ -3,13 +3,18 @@
 # epochs (the LR warm-up), then LoRA in the LM's attention joins it with
 # its own learning rate llm_lr, so that the LM itself learns to read the
 # video prefix (a frozen LM trained on text only answers from its text
-# prior; see docs/LANGUAGE_MODELS.md, "Learns, measured").
-#   python tools/misc/train_demo_lm.py configs/llm/llm_sports_stage1.py
+# prior; see docs/LANGUAGE_MODELS.md, "Learns, measured"). Its demo LM is
+# trained with --context (each text also after its video in words), so
+# that it has learnt to read what precedes the prompt:
+#   python tools/misc/train_demo_lm.py configs/llm/llm_sports_stage2_lora.py \
+#     --context --steps 1000
 #   python tools/train.py configs/llm/llm_sports_stage2_lora.py
 # From a stage-1 run instead:
 #   --cfg-options load_from=work_dirs/llm_sports_stage1/epoch_8.pth \
 #     model.head.heads.language.freeze_llm_epochs=0
 _base_ = ['./llm_sports_stage1.py']
+
+demo_lm = 'work_dirs/demo_lm_sports_ctx'  # train_demo_lm.py --context
 
 lr = 1e-3  # the optimizer's (encoder, projector, heads)
 llm_lr = 1e-3  # the LM's LoRA factors
@@ -26,7 +31,8 @@ model = dict(
     head=dict(
         heads=dict(
             language=dict(
-                llm=dict(lora=lora), freeze_llm_epochs=freeze_llm_epochs))))
+                llm=dict(pretrained=demo_lm, lora=lora),
+                freeze_llm_epochs=freeze_llm_epochs))))
 
 optim_wrapper = dict(
     optimizer=dict(lr=lr),
