@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
 from hvlm.models.heads import keep_evenly
+from hvlm.models.heads.video_memory import time_features
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample, VideoFeatures
 from tests.hf_causal_lms import save_tiny_lm
@@ -220,7 +221,6 @@ def test_vocab_projector_mixes_word_embeddings(lm_dir):
     words = head.llm.model.get_input_embeddings().weight.detach().double()
     memory = f.tokens.reshape(2, 6, C)
     times = head._video(f)[1]
-    from hvlm.models.heads.video_memory import time_features
     memory = memory + head.time_embed(time_features(times, 2, 4))
     h = head.projector(memory).detach().double().numpy()
     E = words.numpy()
