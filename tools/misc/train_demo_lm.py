@@ -2,7 +2,7 @@
 the config's training split, and save it where the config expects it.
 
     python tools/misc/train_demo_lm.py configs/llm/llm_demo_stage1.py \
-        [--out DIR] [--steps 300] [--cfg-options ...]
+        [--out DIR] [--steps 300] [--context] [--cfg-options ...]
 
 The demo data is generated first if it is missing. The texts are the
 split's questions with their answers and its captions, written with the
@@ -31,6 +31,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--hidden-size', type=int, default=128)
     parser.add_argument('--layers', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--context', action='store_true',
+        help='also train on each text after a description of its video in '
+        'words (its captions), so that the LM learns to read what comes '
+        'before the prompt')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='override config keys')
     return parser.parse_args(argv)
@@ -50,6 +55,10 @@ def main(argv=None) -> int:
     register_all_modules()
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     if cfg.model.get('type') == 'SceneLLM':
+        if args.context:
+            raise SystemExit('--context is for LLMHead configs (questions '
+                             'and captions after their video in words); '
+                             f'{args.config} is a SceneLLM config')
         out = args.out or cfg.model.llm.pretrained
         texts = scene_graph_texts(dataset)
     else:
@@ -58,7 +67,7 @@ def main(argv=None) -> int:
         prompts = dict(DEFAULT_PROMPTS, **(head.get('prompts') or {}))
         texts = dataset_texts(dataset, prompts['video_qa'],
                               prompts['video_captioning'],
-                              head.get('answer_prefix', ' '))
+                              head.get('answer_prefix', ' '), args.context)
     print(f'{len(texts)} texts from {cfg.train_dataloader.dataset.data_root}'
           f', e.g. {texts[0]!r}')
     result = train_demo_lm(

@@ -13,6 +13,7 @@ from .video_memory import step_times, time_features, video_memory
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
+PROJECTORS = ('linear', 'mlp', 'vocab')
 SEGMENTS = ('auto', 'gt', 'pred', 'video')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
@@ -51,7 +52,8 @@ class LLMHead(BaseHead):
 
     The video's final tokens (after the backbone's merging, every clip,
     with an embedding of when they happen, :func:`time_features`) go
-    through a projector (``'linear'`` or a two-layer ``'mlp'``) into the
+    through a projector (``'linear'``, a two-layer ``'mlp'`` or ``'vocab'``,
+    see below) into the
     LM's embedding space and stand before the prompt::
 
         [left padding] [video tokens] [prompt] [answer] [end]
@@ -91,7 +93,13 @@ class LLMHead(BaseHead):
         llm (dict): The LM (``MODELS``), e.g. ``dict(type='HFCausalLM',
             pretrained='work_dirs/demo_lm', lora=dict(...))``.
         tasks (Sequence[str]): Of ``'video_qa'`` and ``'video_captioning'``.
-        projector (str): ``'linear'`` or ``'mlp'``.
+        projector (str): ``'linear'``, ``'mlp'`` or ``'vocab'``: the
+            ``'mlp'`` followed by a soft choice of words, ``softmax(h E^T /
+            (s sqrt(C))) E`` with ``E`` the LM's (frozen) input embeddings
+            and ``s`` their root mean square, so that every video token is
+            a mixture of word embeddings, on their scale: an LM that reads
+            words reads them (the free projectors of a small LM collapse to
+            one constant prefix, see docs/LANGUAGE_MODELS.md).
         prompts (dict, optional): ``task -> template``; QA formats
             ``{question}``, captioning ``{start}`` and ``{end}`` (seconds).
         answer_prefix (str): Put before every answer (``' '``: answers are
@@ -134,9 +142,9 @@ class LLMHead(BaseHead):
         if overflow not in OVERFLOW:
             raise ValueError(f'overflow={overflow!r} must be one of '
                              f'{OVERFLOW}')
-        if projector not in ('linear', 'mlp'):
-            raise ValueError(f"projector={projector!r} must be 'linear' or "
-                             "'mlp'")
+        if projector not in PROJECTORS:
+            raise ValueError(f'projector={projector!r} must be one of '
+                             f'{PROJECTORS}')
         if segments not in SEGMENTS:
             raise ValueError(f'segments={segments!r} must be one of '
                              f'{SEGMENTS}')
@@ -158,6 +166,7 @@ class LLMHead(BaseHead):
         self.overflow = overflow
         self.time_freqs = time_freqs
         self.freeze_llm_epochs = int(freeze_llm_epochs)
+        self.projector_type = projector
         self.loss_weight = loss_weight
         self.llm = MODELS.build(llm)
         dims = self.llm.embed_dims
@@ -185,7 +194,13 @@ class LLMHead(BaseHead):
             times = time_features(steps, feats.num_clips * feats.grid[0],
                                   self.time_freqs)
             memory = memory + self.time_embed(times.to(memory.dtype))
-        return self.projector(memory), steps  # [V, M, C_lm]
+        video = self.projector(memory)  # [V, M, C_lm]
+        if self.projector_type == 'vocab':
+            words = self.llm.model.get_input_embeddings().weight  # [W, C]
+            words = words.to(video.dtype)
+            scale = words.pow(2).mean().sqrt() * words.shape[1]**0.5
+            video = (video @ words.t() / scale).softmax(-1) @ words
+        return video, steps
 
     def _segment_tokens(self, feats: VideoFeatures, steps: Tensor,
                         sample, video: int, start: float,

@@ -20,22 +20,43 @@ PAD = '<pad>'
 
 
 def dataset_texts(dataset, qa_prompt: str, caption_prompt: str,
-                  answer_prefix: str = ' ') -> List[str]:
+                  answer_prefix: str = ' ',
+                  context: bool = False) -> List[str]:
     """Every question with its answer and every caption of ``dataset``'s
     data list (``qa_pairs``, ``captions``), written with the LLM head's
-    prompts, so that the LM knows the format it will be asked in."""
+    prompts, so that the LM knows the format it will be asked in.
+
+    With ``context=True`` each of these texts is given a second time after
+    a description of its video in words: a question after all the
+    video's captions in time order, a caption after its own text. An LM
+    trained on the first kind only has never needed to read anything
+    before the prompt, and answers from the question alone (the video
+    prefix is ignored); with the second it learns to read what precedes
+    the prompt, which is what the projected video tokens stand for (a
+    pretrained LM brings this from its own training)."""
     dataset.full_init()
     texts = []
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
-        for qa in info.get('qa_pairs', ()):
-            texts.append(qa_prompt.format(question=qa['question']) +
-                         answer_prefix + qa['answer'])
+        captions = []
         for c in info.get('captions', ()):
             start, end = (c['time'] if 'time' in c else
                           (c['start'], c['end']))
-            texts.append(caption_prompt.format(start=start, end=end) +
-                         answer_prefix + c['text'])
+            captions.append((float(start), float(end), c['text']))
+        described = ' '.join(c[2] for c in sorted(captions,
+                                                  key=lambda c: c[:2]))
+        for qa in info.get('qa_pairs', ()):
+            text = (qa_prompt.format(question=qa['question']) +
+                    answer_prefix + qa['answer'])
+            texts.append(text)
+            if context and described:
+                texts.append(f'{described} {text}')
+        for start, end, caption in captions:
+            text = (caption_prompt.format(start=start, end=end) +
+                    answer_prefix + caption)
+            texts.append(text)
+            if context:
+                texts.append(f'{caption} {text}')
     if not texts:
         raise ValueError('the dataset has no question and no caption to '
                          'train a language model on')

@@ -1,11 +1,13 @@
 """LLMHead: the sequence it builds, its loss, generation and truncation,
 inside a MultiTaskHead."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
 from hvlm.models.heads import keep_evenly
+from hvlm.models.heads.video_memory import time_features
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample, VideoFeatures
 from tests.hf_causal_lms import save_tiny_lm
@@ -207,3 +209,31 @@ def test_inside_multi_task_head_with_lora_stages(lm_dir):
     assert all(p.grad is not None for p in lora)
     out = head.predict(feats(), s)
     assert 'pred_segments' in out[0] and len(out[0].pred_qa) == 2
+
+
+def test_vocab_projector_mixes_word_embeddings(lm_dir):
+    """``projector='vocab'``: each video token is a softmax mixture of the
+    LM's input embeddings, scored against the MLP's output (computed here
+    in numpy); the frozen embeddings get no gradient."""
+    head = build(lm_dir, projector='vocab', tasks=('video_qa', ))
+    f = feats()
+    video = head(f)  # [V, M, C_lm]
+    words = head.llm.model.get_input_embeddings().weight.detach().double()
+    memory = f.tokens.reshape(2, 6, C)
+    times = head._video(f)[1]
+    memory = memory + head.time_embed(time_features(times, 2, 4))
+    h = head.projector(memory).detach().double().numpy()
+    E = words.numpy()
+    logits = h @ E.T / (np.sqrt((E**2).mean()) * np.sqrt(E.shape[1]))
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    np.testing.assert_allclose(video.detach().double().numpy(),
+                               weights @ E, atol=1e-6, rtol=0)
+    # a convex mixture of words: inside their per-channel range
+    assert (video <= words.max(0).values.float() + 1e-6).all()
+    assert (video >= words.min(0).values.float() - 1e-6).all()
+    head.loss(f, [sample(QA), sample(QA[:1])])['loss_answer'].backward()
+    assert head.projector[0].weight.grad.abs().sum() > 0
+    assert head.llm.model.get_input_embeddings().weight.grad is None
+    with pytest.raises(ValueError, match="projector='conv'"):
+        build(lm_dir, projector='conv')
