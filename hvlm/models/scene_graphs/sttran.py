@@ -24,7 +24,8 @@ Differences from the reference, deliberate: any number of videos per batch
 (the reference takes one), pre-norm transformer blocks whose attention comes
 from ``ATTENTIONS``, BCE for the multi-label groups (STTran: multi-label
 margin), and a small CNN or any ``MODELS`` backbone instead of a Faster
-R-CNN trained on Action Genome.
+R-CNN trained on Action Genome. Optional and not in the reference:
+``box_geometry`` and ``motion_features`` (see the class doc).
 
 Inputs (``PackSceneGraphInputs``): ``inputs`` a list of uint8
 ``[T, 3, H, W]`` videos, ``data_samples`` a list of dicts. Outputs of
@@ -186,7 +187,7 @@ class STTran(BaseModel):
             predicted class in SGCLS, the detection's class in SGDET (its
             assigned class in training); never a predicate.
         motion_scale (float): Factor on the normalised displacements (in
-            the demo a walker moves 5-25 % of the frame width from one kept
+            the demo a walker moves 1.5-3 % of the frame width from one kept
             frame to the next).
         mean, std (Sequence[float]): Frame normalisation (0-255 scale).
     """
