@@ -24,7 +24,8 @@ Differences from the reference, deliberate: any number of videos per batch
 (the reference takes one), pre-norm transformer blocks whose attention comes
 from ``ATTENTIONS``, BCE for the multi-label groups (STTran: multi-label
 margin), and a small CNN or any ``MODELS`` backbone instead of a Faster
-R-CNN trained on Action Genome.
+R-CNN trained on Action Genome. Optional and not in the reference:
+``box_geometry`` and ``motion_features`` (see the class doc).
 
 Inputs (``PackSceneGraphInputs``): ``inputs`` a list of uint8
 ``[T, 3, H, W]`` videos, ``data_samples`` a list of dicts. Outputs of
@@ -86,6 +87,58 @@ def _pad_groups(x: Tensor, group: Tensor,
     return out.view(num_groups, L, -1), size.view(num_groups, L), slot
 
 
+MOTION_DIM = 10  # per node: previous and next frame, (dx, dy, dlogw, dlogh, flag)
+
+
+def node_motion(boxes: Tensor, frames: Tensor, video: Tensor, link: Tensor,
+                img_shape: Tuple[int, int]) -> Tensor:
+    """Each node's motion against the same entity in the neighbouring
+    frames: ``[N, 10]``.
+
+    Args:
+        boxes: ``[N, 4]`` xyxy, in the frame of ``img_shape``.
+        frames: ``[N]`` frame index (consecutive within a video).
+        video: ``[N]`` video index; ``link``: ``[N]`` entity class. A node's
+            entity in frame ``f - 1`` (``f + 1``) is the node of the same
+            video and class there whose box centre is nearest (Action
+            Genome: the one person, an object class once per frame).
+        img_shape: ``(H, W)``; displacements are divided by it.
+
+    Returns:
+        Columns 0-4 against the previous frame: ``(cx - cx_prev) / W``,
+        ``(cy - cy_prev) / H``, ``log(w / w_prev)``, ``log(h / h_prev)``
+        (clipped to [-3, 3]: an empty box is 1e-3 wide) and 1; columns 5-9 the next frame's minus this one's, the same way.
+        All five are 0 where there is no such entity (first or last frame,
+        entity absent).
+    """
+    H, W = img_shape
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-3)
+    same = (video[:, None] == video[None]) & (link[:, None] == link[None])
+    dist = (c[:, None] - c[None]).square().sum(-1)  # [N, N]
+    out = boxes.new_zeros(len(boxes), MOTION_DIM)
+    norm = boxes.new_tensor([W, H])
+    for k, step in enumerate((-1, 1)):
+        cand = same & (frames[None] == frames[:, None] + step)
+        has = cand.any(1)
+        if not bool(has.any()):
+            continue
+        j = dist.masked_fill(~cand, float('inf')).argmin(1)[has]
+        i = torch.nonzero(has).flatten()
+        a, b = (j, i) if step < 0 else (i, j)  # later minus earlier
+        cols = slice(5 * k, 5 * k + 5)
+        out[i, cols] = torch.cat([
+            (c[b] - c[a]) / norm, (wh[b] / wh[a]).log().clamp(-3, 3),
+            boxes.new_ones(len(i), 1)], 1)
+    return out
+
+
+def mot_scale_tensor(scale: float, ref: Tensor) -> Tensor:
+    """``motion_scale`` on the displacement columns, 1 on the flags."""
+    one = [scale, scale, 1.0, 1.0, 1.0]
+    return ref.new_tensor(one + one)
+
+
 @MODELS.register_module()
 class STTran(BaseModel):
     """STTran in PredCLS, SGCLS and SGDET (see the module doc).
@@ -120,6 +173,22 @@ class STTran(BaseModel):
             feature. Not in STTran, whose features carry relative position
             only (through the box mask): without it, where a person is, and
             so how it moves from frame to frame, is invisible to the model.
+        motion_features (bool): Add an embedding of each pair's subject and
+            object motion (:func:`node_motion`: the displacement and log
+            scale change of the box against the same entity in the
+            previous and next kept frame of its video, normalised by the
+            frame size and times ``motion_scale``, with a presence flag
+            each). An hvlm addition, not in STTran, TEMPURA or STKET: their
+            pair features move with the boxes, so the temporal layers have
+            no motion to compare. It reads the neighbouring frames' boxes,
+            so a model with it is not a per-frame model. The entity link is
+            (video, class), Action Genome's identity within a video (one
+            person; objects by class): the given class in PredCLS, the
+            predicted class in SGCLS, the detection's class in SGDET (its
+            assigned class in training); never a predicate.
+        motion_scale (float): Factor on the normalised displacements (in
+            the demo a walker moves 1.5-3 % of the frame width from one kept
+            frame to the next).
         mean, std (Sequence[float]): Frame normalisation (0-255 scale).
     """
 
@@ -142,6 +211,8 @@ class STTran(BaseModel):
                  assign_iou_threshold: float = 0.5,
                  det_feature_dim: Optional[int] = None,
                  box_geometry: bool = False,
+                 motion_features: bool = False,
+                 motion_scale: float = 10.0,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
                  data_preprocessor: Optional[dict] = None,
@@ -188,6 +259,10 @@ class STTran(BaseModel):
         self.class_embed = nn.Embedding(num_classes, embed_dim)
         self.pair_fc = nn.Linear(3 * hidden_dim + 2 * embed_dim, hidden_dim)
         self.geometry_fc = nn.Linear(8, hidden_dim) if box_geometry else None
+        self.motion_scale = motion_scale
+        self.motion_fc = nn.Sequential(
+            nn.Linear(2 * MOTION_DIM, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim)) if motion_features else None
         if mode in ('sgcls', 'sgdet'):
             self.obj_classifier = nn.Sequential(
                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
@@ -304,6 +379,18 @@ class STTran(BaseModel):
             H, W = frames.shape[-2:]
             size = sb.new_tensor([W, H, W, H])
             x = x + self.geometry_fc(torch.cat([sb / size, ob / size], 1))
+        if self.motion_fc is not None:
+            if self.mode == 'sgcls':  # the given classes are ground truth
+                link = obj_logits.argmax(-1)
+                link[g['is_person']] = PERSON
+            else:  # predcls: given; sgdet: detected (training: assigned)
+                link = g['labels']
+            H, W = frames.shape[-2:]
+            mot = node_motion(g['boxes'], g['frames'], g['node_video'],
+                              link.detach(), (H, W)) * \
+                mot_scale_tensor(self.motion_scale, g['boxes'])
+            g['motion'] = mot
+            x = x + self.motion_fc(torch.cat([mot[s], mot[o]], 1))
         g['num_frames'] = sum(lengths)
         g['offsets'] = offsets
         g['lengths'] = lengths

@@ -208,7 +208,8 @@ def test_frequency_baseline_counts():
 
 @pytest.mark.parametrize('config, per_frame', [
     ('sttran_predcls_demo_perframe.py', True),
-    ('sttran_predcls_demo.py', False)])
+    ('sttran_predcls_demo.py', False),
+    ('sttran_predcls_demo_motion.py', False)])
 def test_the_per_frame_config_sees_one_frame(config, per_frame):
     """The per-frame control of the temporal models: changing frame 2 (its
     pixels and its objects' boxes) leaves frames 0 and 1's scores alone;

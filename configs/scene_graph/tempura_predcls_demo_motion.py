@@ -1,0 +1,5 @@
+# TEMPURA's demo config with STTran's motion features (an hvlm addition, not
+# in the TEMPURA paper; see sttran_predcls_demo_motion.py).
+_base_ = ['./tempura_predcls_demo.py']
+
+model = dict(motion_features=True)
