@@ -265,6 +265,16 @@ def benchmark_training(config_dir: str,
     if not built:
         return dict(seconds_per_frame={}, skipped=skipped)
     inputs, samples = _batch(videos, frames, objects, scale, seed=0)
+    for model, _ in built.values():
+        if hasattr(model, 'set_priors'):
+            # STKET: priors counted on the synthetic batch (their values do
+            # not change the step's cost; SceneGraphPriorsHook counts them on
+            # the training split in a real run)
+            from hvlm.datasets import count_scene_priors
+            model.set_priors(count_scene_priors(
+                [{k: v.numpy() if torch.is_tensor(v) else v
+                  for k, v in s.items()} for s in samples],
+                model.num_classes))
 
     def step(name: str) -> float:
         model, optim = built[name]
