@@ -33,7 +33,8 @@ DEFAULT_CUSTOM_HOOKS = ('RNGStateHook', 'SkippedVideoHook', 'ProgressBarHook',
 # Multi-line INFO records that mmengine prints at every start; they stay in
 # the log file but are kept off the terminal.
 _KEY_LIST_PREFIX = 'Checkpoint keys let through by '
-_VERBOSE_PREFIXES = (_KEY_LIST_PREFIX, '\n------------------------------------------------'
+_VERBOSE_PREFIXES = (_KEY_LIST_PREFIX,
+                     '\n------------------------------------------------'
                      '------------\nSystem environment', 'Config:\n',
                      'Hooks will be executed', 'Distributed training is not',
                      'paramwise_options')

@@ -87,7 +87,8 @@ def _pad_groups(x: Tensor, group: Tensor,
     return out.view(num_groups, L, -1), size.view(num_groups, L), slot
 
 
-MOTION_DIM = 10  # per node: previous and next frame, (dx, dy, dlogw, dlogh, flag)
+# per node: previous and next frame, (dx, dy, dlogw, dlogh, flag) each
+MOTION_DIM = 10
 
 
 def node_motion(boxes: Tensor, frames: Tensor, video: Tensor, link: Tensor,
@@ -107,7 +108,8 @@ def node_motion(boxes: Tensor, frames: Tensor, video: Tensor, link: Tensor,
     Returns:
         Columns 0-4 against the previous frame: ``(cx - cx_prev) / W``,
         ``(cy - cy_prev) / H``, ``log(w / w_prev)``, ``log(h / h_prev)``
-        (clipped to [-3, 3]: an empty box is 1e-3 wide) and 1; columns 5-9 the next frame's minus this one's, the same way.
+        (clipped to [-3, 3]: an empty box is 1e-3 wide) and 1; columns
+        5-9 the next frame's minus this one's, the same way.
         All five are 0 where there is no such entity (first or last frame,
         entity absent).
     """
