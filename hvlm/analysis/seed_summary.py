@@ -30,18 +30,19 @@ def read_test_metrics(work_dir: str,
         f'{work_dir}; run tools/test.py with --work-dir {work_dir}')
 
 
+def mean_std(values: Sequence[float]) -> Dict[str, float]:
+    """Mean, sample standard deviation (0 for one value) and count."""
+    return dict(mean=statistics.fmean(values),
+                std=statistics.stdev(values) if len(values) > 1 else 0.0,
+                n=len(values))
+
+
 def summarize_runs(runs: Sequence[Dict[str, float]]) -> Dict[str, dict]:
-    """``metric -> dict(mean, std, n)`` over the runs that report it
-    (``std`` is the sample standard deviation, 0 for one run)."""
+    """``metric -> dict(mean, std, n)`` (:func:`mean_std`) over the runs
+    that report it."""
     names: List[str] = sorted({k for run in runs for k in run})
-    out = {}
-    for name in names:
-        values = [run[name] for run in runs if name in run]
-        out[name] = dict(
-            mean=statistics.fmean(values),
-            std=statistics.stdev(values) if len(values) > 1 else 0.0,
-            n=len(values))
-    return out
+    return {name: mean_std([run[name] for run in runs if name in run])
+            for name in names}
 
 
 def format_summary(summary: Dict[str, dict], scale: float = 100.) -> str:

@@ -11,6 +11,7 @@ import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
+
 # arm -> options added to the fine-tuning config; '{ssl}' is the SimCLR
 # checkpoint
 ARMS = {
@@ -61,13 +62,6 @@ def eval_argv(run: dict, checkpoint: str, tta: bool) -> List[str]:
     if run['cfg_options']:
         argv += ['--cfg-options', *run['cfg_options']]
     return argv
-
-
-def mean_std(values: Sequence[float]) -> Dict[str, float]:
-    """Mean, sample standard deviation (0 for one value) and count."""
-    return dict(mean=statistics.fmean(values),
-                std=statistics.stdev(values) if len(values) > 1 else 0.0,
-                n=len(values))
 
 
 def gain(treated: Dict[int, float],

@@ -25,8 +25,8 @@ import os.path as osp
 import shlex
 import sys
 
-from hvlm.analysis.seed_summary import read_test_metrics
-from hvlm.analysis.selfsup_fewshot import eval_argv, gain, mean_std, plan
+from hvlm.analysis.seed_summary import mean_std, read_test_metrics
+from hvlm.analysis.selfsup_fewshot import eval_argv, gain, plan
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
