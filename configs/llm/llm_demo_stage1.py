@@ -38,6 +38,13 @@ model = dict(
                 generation=dict(strategy='greedy', max_new_tokens=16))),
         task_weights=dict(action_detection=0.33, language=0.67)))
 
+# An LM with tied input and output embeddings (GPT-2, the demo LMs, small
+# Qwen2 models) holds one weight in two modules: trained in full
+# (llm.freeze=False), mmengine's optimizer constructor would put it in two
+# parameter groups and fail ("some parameters appear in more than one
+# parameter group"); bypass_duplicate keeps its first occurrence.
+optim_wrapper = dict(paramwise_cfg=dict(bypass_duplicate=True))
+
 # answers are text: VideoQAMetric scores them by normalised exact match
 val_evaluator = [
     dict(type='FrameActionMetric'),

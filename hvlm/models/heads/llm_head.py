@@ -8,16 +8,18 @@ from torch import Tensor
 
 from hvlm.registry import HEADS, MODELS
 from hvlm.structures import SampleList, VideoFeatures
+from ..text import TextTransformerLayer
 from .base_head import BaseHead, global_mean
 from .video_memory import step_times, time_features, video_memory
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
-PROJECTORS = ('linear', 'mlp', 'vocab')
+PROJECTORS = ('linear', 'mlp', 'vocab', 'resampler')
 SEGMENTS = ('auto', 'gt', 'pred', 'video')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
+DEFAULT_RESAMPLER = dict(num_queries=8, num_layers=1, num_heads=4)
 DEFAULT_GENERATION = dict(strategy='greedy', max_new_tokens=16, num_beams=4,
                           temperature=1., top_k=0, top_p=1.,
                           length_penalty=1., use_cache=True, seed=0)
@@ -52,8 +54,8 @@ class LLMHead(BaseHead):
 
     The video's final tokens (after the backbone's merging, every clip,
     with an embedding of when they happen, :func:`time_features`) go
-    through a projector (``'linear'``, a two-layer ``'mlp'`` or ``'vocab'``,
-    see below) into the
+    through a projector (``'linear'``, a two-layer ``'mlp'``, ``'vocab'`` or
+    ``'resampler'``, see below) into the
     LM's embedding space and stand before the prompt::
 
         [left padding] [video tokens] [prompt] [answer] [end]
@@ -100,6 +102,16 @@ class LLMHead(BaseHead):
             a mixture of word embeddings, on their scale: an LM that reads
             words reads them (the free projectors of a small LM collapse to
             one constant prefix, see docs/LANGUAGE_MODELS.md).
+            ``'resampler'``: each clip's tokens are read by
+            ``num_queries`` learned queries (layers of self-attention among
+            the queries, cross-attention to the clip's tokens with the
+            ``log(size)`` bias of merged tokens, and an MLP: BLIP-2's
+            Q-Former layer, Li et al. 2023; per clip, so that the LM still
+            reads the video in time order), then the ``'mlp'``: the LM sees
+            ``num_queries`` tokens per clip, spanning the clip's time.
+        resampler (dict, optional): ``num_queries``, ``num_layers``,
+            ``num_heads`` of the ``'resampler'`` projector (defaults
+            ``DEFAULT_RESAMPLER``).
         prompts (dict, optional): ``task -> template``; QA formats
             ``{question}``, captioning ``{start}`` and ``{end}`` (seconds).
         answer_prefix (str): Put before every answer (``' '``: answers are
@@ -123,6 +135,7 @@ class LLMHead(BaseHead):
                  llm: dict,
                  tasks: Sequence[str] = TASKS,
                  projector: str = 'mlp',
+                 resampler: Optional[dict] = None,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
                  max_video_tokens: Optional[int] = None,
@@ -176,6 +189,27 @@ class LLMHead(BaseHead):
                     dims, dims))
         self.time_embed = nn.Linear(2 * time_freqs, in_channels) \
             if time_freqs else None
+        if resampler is not None and projector != 'resampler':
+            raise ValueError(f'resampler={resampler} is given but '
+                             f"projector={projector!r}; set "
+                             "projector='resampler' to use it")
+        if projector == 'resampler':
+            resampler = dict(DEFAULT_RESAMPLER, **(resampler or {}))
+            bad = sorted(set(resampler) - set(DEFAULT_RESAMPLER))
+            if bad:
+                raise ValueError(f'resampler has unknown keys {bad}; '
+                                 f'known: {sorted(DEFAULT_RESAMPLER)}')
+            for key, value in resampler.items():
+                if not isinstance(value, int) or value < 1:
+                    raise ValueError(f'resampler.{key}={value!r} must be a '
+                                     'positive integer')
+            self.queries = nn.Parameter(
+                torch.zeros(resampler['num_queries'], in_channels))
+            nn.init.trunc_normal_(self.queries, std=0.02)
+            self.resampler = nn.ModuleList(
+                TextTransformerLayer(in_channels, resampler['num_heads'])
+                for _ in range(resampler['num_layers']))
+            self.resampler_norm = nn.LayerNorm(in_channels)
 
     def set_llm_trainable(self, flag: bool) -> None:
         """Switch the LM's LoRA factors on or off (``LLMStageHook``)."""
@@ -189,11 +223,14 @@ class LLMHead(BaseHead):
         return self._video(feats)[0]
 
     def _video(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
-        memory, _, steps = video_memory(feats)  # [V, M, C], [V, M, 2]
+        memory, bias, steps = video_memory(feats)  # [V, M, C], [V, M, 2]
         if self.time_embed is not None:
             times = time_features(steps, feats.num_clips * feats.grid[0],
                                   self.time_freqs)
             memory = memory + self.time_embed(times.to(memory.dtype))
+        if self.projector_type == 'resampler':
+            memory, steps = self._resample(memory, bias, steps,
+                                           feats.num_clips)
         video = self.projector(memory)  # [V, M, C_lm]
         if self.projector_type == 'vocab':
             words = self.llm.model.get_input_embeddings().weight  # [W, C]
@@ -201,6 +238,25 @@ class LLMHead(BaseHead):
             scale = words.pow(2).mean().sqrt() * words.shape[1]**0.5
             video = (video @ words.t() / scale).softmax(-1) @ words
         return video, steps
+
+    def _resample(self, memory: Tensor, bias: Tensor, steps: Tensor,
+                  num_clips: int) -> Tuple[Tensor, Tensor]:
+        """``num_queries`` tokens per clip read from its tokens, ``[V,
+        nc*K, C]``, and their steps ``[V, nc*K, 2]`` (the clip's first and
+        last step)."""
+        V, M, C = memory.shape
+        N = M // num_clips
+        K = self.queries.shape[0]
+        clips = memory.reshape(V * num_clips, N, C)
+        x = self.queries.to(memory.dtype).expand(V * num_clips, K, C)
+        for layer in self.resampler:
+            x = layer(x, memory=clips,
+                      memory_bias=bias.reshape(V * num_clips, N))
+        x = self.resampler_norm(x).reshape(V, num_clips * K, C)
+        steps = steps.reshape(V, num_clips, N, 2)
+        span = torch.stack([steps[..., 0].amin(-1), steps[..., 1].amax(-1)],
+                           -1)  # [V, nc, 2]
+        return x, span.repeat_interleave(K, dim=1)
 
     def _segment_tokens(self, feats: VideoFeatures, steps: Tensor,
                         sample, video: int, start: float,

@@ -237,3 +237,93 @@ def test_vocab_projector_mixes_word_embeddings(lm_dir):
     assert head.llm.model.get_input_embeddings().weight.grad is None
     with pytest.raises(ValueError, match="projector='conv'"):
         build(lm_dir, projector='conv')
+
+
+def clip_feats(num_videos=2, num_clips=2, N=6, seed=0):
+    """``num_clips`` clips of 4 frames per video, unmerged tokens on a
+    (T0=2, 1, N/2) grid each."""
+    g = torch.Generator().manual_seed(seed)
+    B = num_videos * num_clips
+    tokens = torch.randn(B, N, C, generator=g)
+    index = torch.arange(N).expand(B, -1)
+    return VideoFeatures(tokens, torch.ones(B, N), index, (2, 1, N // 2), 2,
+                         4, num_clips)
+
+
+def test_resampler_projector_reads_each_clip_alone(lm_dir):
+    """``projector='resampler'``: K learned queries per clip read that
+    clip's tokens (with their time embedding) through a Q-Former layer and
+    the MLP; another clip's or video's tokens change nothing; the
+    ``log(size)`` bias decides what the queries read; the tokens span their
+    clip's time, so a caption reads only its clips."""
+    K = 3
+    head = build(lm_dir, projector='resampler',
+                 resampler=dict(num_queries=K, num_heads=2))
+    f = clip_feats()
+    video = head(f)  # [V, nc*K, C_lm]
+    assert video.shape == (2, 2 * K, head.llm.embed_dims)
+    # the same layers applied by hand to video 1, clip 0
+    memory = f.tokens.reshape(2, 12, C)[1, :6]
+    steps = torch.tensor([[0, 0], [0, 0], [0, 0], [1, 1], [1, 1], [1, 1]])
+    memory = memory + head.time_embed(time_features(steps, 4, 4))
+    x = head.resampler[0](head.queries[None], memory=memory[None],
+                          memory_bias=torch.zeros(1, 6))
+    expected = head.projector(head.resampler_norm(x))[0]
+    torch.testing.assert_close(video[1, :K], expected)
+    # another clip's tokens change nothing in this clip's queries
+    g = clip_feats()
+    g.tokens[3] += 5.  # video 1, clip 1
+    other = head(g)
+    torch.testing.assert_close(other[:, :K], video[:, :K])
+    torch.testing.assert_close(other[0], video[0])
+    assert not torch.allclose(other[1, K:], video[1, K:])
+    # a token merged from e^40 tubelets takes all of the cross-attention:
+    # the clip's other tokens no longer matter
+    heavy = clip_feats()
+    heavy.size[0, 2] = float(np.exp(40.))
+    changed = clip_feats()
+    changed.size[0, 2] = float(np.exp(40.))
+    changed.tokens[0, [0, 1, 3, 4, 5]] = torch.randn(5, C)
+    torch.testing.assert_close(head(heavy)[0, :K], head(changed)[0, :K])
+    assert not torch.allclose(head(heavy)[0, :K], video[0, :K])
+    # time: clip 0 covers steps 0-1 (frames 0-3 s), clip 1 steps 2-3
+    _, spans = head._video(f)
+    assert spans[0].tolist() == [[0, 1]] * K + [[2, 3]] * K
+    s = VideoDataSample(metainfo=dict(frame_times=[0., 1., 2., 3.] * 1 +
+                                      [4., 5., 6., 7.]))
+    assert head._segment_tokens(f, spans, s, 0, 4.5, 6.).tolist() == \
+        list(range(K, 2 * K))
+    # trained by the text losses
+    head.loss(f, [sample(QA), sample(QA[:1])])['loss_answer'].backward()
+    assert head.queries.grad.abs().sum() > 0
+    assert head.resampler[0].kv_cross.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="projector='resampler'"):
+        build(lm_dir, resampler=dict(num_queries=2))
+    with pytest.raises(ValueError, match='unknown keys'):
+        build(lm_dir, projector='resampler', resampler=dict(queries=2))
+    with pytest.raises(ValueError, match='num_queries=0'):
+        build(lm_dir, projector='resampler', resampler=dict(num_queries=0))
+
+
+def test_unfrozen_tied_lm_trains_its_shared_embedding_once(tmp_path):
+    """``llm.freeze=False`` on an LM with tied input and output embeddings
+    (tiny GPT-2): the optimizer built with configs/llm/'s paramwise_cfg
+    holds every trainable weight exactly once (mmengine fails on the
+    shared one otherwise)."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+
+    from tests.test_tools.conftest import REPO
+    save_tiny_lm(str(tmp_path), 'gpt2')
+    head = build(str(tmp_path), llm=dict(type='HFCausalLM',
+                                         pretrained=str(tmp_path),
+                                         freeze=False))
+    lm = head.llm.model
+    assert lm.get_input_embeddings().weight is \
+        lm.get_output_embeddings().weight
+    cfg = Config.fromfile(str(REPO / 'configs/llm/llm_demo_stage2_lora.py'))
+    wrapper = build_optim_wrapper(head, cfg.optim_wrapper)
+    held = [id(p) for g in wrapper.optimizer.param_groups
+            for p in g['params']]
+    assert len(held) == len(set(held))
+    assert set(held) == {id(p) for p in head.parameters() if p.requires_grad}
