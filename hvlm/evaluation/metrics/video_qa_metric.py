@@ -83,6 +83,13 @@ class VideoQAMetric(BaseMetric):
 
     Also ``num_questions``. Without any question every value is nan.
 
+    ``breakdown`` adds the accuracy of each group of questions,
+    ``top1_<group>`` (the group's words joined by ``_``), and its size,
+    ``num_<group>``: ``'question'`` groups identical questions (template
+    questions, as the demo's six), ``'first_word'`` groups by the
+    question's first word (what, who, how, when, where: the question types
+    of MSVD-QA and MSRVTT-QA, Xu et al. 2017).
+
     Open-ended answers written as text (``LLMHead``: ``pred_qa`` entries
     with an ``answer`` string) are scored by normalised exact match
     (:func:`normalise_answer` of the prediction equals that of the
@@ -96,19 +103,27 @@ class VideoQAMetric(BaseMetric):
             match of answer strings) or ``'auto'``: text when the
             predictions carry an ``answer`` string, ids otherwise.
         collect_device (str): Where results are gathered across ranks.
+        breakdown (str, optional): ``'question'`` or ``'first_word'``,
+            see above; None (default) reports no group.
         prefix (str, optional): Metric-name prefix; default ``'qa'``.
     """
     default_prefix: Optional[str] = 'qa'
+    BREAKDOWNS = ('question', 'first_word')
 
     def __init__(self,
                  prior_root: Optional[str] = None,
                  match: str = 'auto',
+                 breakdown: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if match not in ('auto', 'id', 'text'):
             raise ValueError(f"match={match!r} must be 'auto', 'id' or "
                              "'text'")
+        if breakdown is not None and breakdown not in self.BREAKDOWNS:
+            raise ValueError(f'breakdown={breakdown!r} must be None or one '
+                             f'of {self.BREAKDOWNS}')
+        self.breakdown = breakdown
         self.prior_root = prior_root
         self.match = match
 
@@ -175,6 +190,23 @@ class VideoQAMetric(BaseMetric):
         if self.prior_root:
             out['train_prior_top1'] = self._train_prior(items)
         out['num_questions'] = float(n)
+        if self.breakdown:
+            out.update(self._groups(items))
+        return out
+
+    def _groups(self, items: List[tuple]) -> Dict[str, float]:
+        """``top1_<group>`` and ``num_<group>`` of each question group,
+        in order of the groups' names."""
+        groups = defaultdict(list)
+        for question, gt, pred, _, _ in items:
+            words = normalise_answer(question).split() or ['empty']
+            if self.breakdown == 'first_word':
+                words = words[:1]
+            groups['_'.join(words)].append(_known(gt) and gt == pred)
+        out = {}
+        for name in sorted(groups):
+            out[f'top1_{name}'] = sum(groups[name]) / len(groups[name])
+            out[f'num_{name}'] = float(len(groups[name]))
         return out
 
     def _train_prior(self, items: List[tuple]) -> float:

@@ -50,3 +50,28 @@ def test_match_by_id_ignores_the_text():
         run([dict(gt_qa=[dict(question='q', answer='x', answer_id=2)],
                   pred_qa=[dict(question='q', answer_id=2)])],
             match='text')
+
+
+def test_breakdown_by_question_and_by_first_word():
+    samples = [
+        video(('What colour is it?', 'red', 'red'),
+              ('what colour is it', 'blue', 'red'),
+              ('How many?', 'two', 'two')),
+        video(('what shape is it?', 'box', 'box'),
+              ('How many?', 'three', 'four')),
+    ]
+    out = run(samples, breakdown='question')
+    # the normalised question names the group: case and '?' do not count
+    assert out['qa/top1_what_colour_is_it'] == pytest.approx(1 / 2)
+    assert out['qa/num_what_colour_is_it'] == 2.
+    assert out['qa/top1_what_shape_is_it'] == 1.
+    assert out['qa/top1_how_many'] == pytest.approx(1 / 2)
+    assert out['qa/top1'] == pytest.approx(3 / 5)
+    out = run(samples, breakdown='first_word')
+    assert out['qa/top1_what'] == pytest.approx(2 / 3)
+    assert out['qa/num_what'] == 3.
+    assert out['qa/top1_how'] == pytest.approx(1 / 2)
+    assert not any('colour' in k for k in out)
+    assert not any('top1_' in k for k in run(samples))
+    with pytest.raises(ValueError, match="breakdown='type'"):
+        METRICS.build(dict(type='VideoQAMetric', breakdown='type'))
