@@ -1,0 +1,96 @@
+"""Whether a model's video tokens still hold what a question asks.
+
+A linear probe (Alain and Bengio 2017, "Understanding intermediate layers
+using linear classifier probes") of the answer to one question from the
+encoder's final tokens, pooled per video (their mean, their maximum, or
+both): trained on one split's videos, scored on another's. It tells a
+head that cannot read an attribute from an encoder that no longer has it
+(e.g. the object's colour, which the action labels do not need).
+"""
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hvlm.models.heads.video_memory import video_memory
+
+POOLS = ('mean', 'max', 'mean+max')
+
+
+@torch.no_grad()
+def pooled_tokens(model, dataset, question: str
+                  ) -> Tuple[Dict[str, Tensor], List[str]]:
+    """Each video's final tokens pooled (``POOLS``) and its answer to
+    ``question``, over the videos of ``dataset`` that ask it."""
+    model.eval()
+    rows: Dict[str, list] = {pool: [] for pool in POOLS}
+    answers = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        sample = item['data_samples']
+        asked = [qa['answer'] for qa in sample.get('gt_qa', [])
+                 if qa['question'] == question]
+        if not asked:
+            continue
+        data = model.data_preprocessor(
+            dict(inputs=[item['inputs']], data_samples=[sample]), False)
+        feats = model.extract_feat(data['inputs'], data['data_samples'])
+        tokens = video_memory(feats)[0][0].float()  # [M, C]
+        mean, peak = tokens.mean(0), tokens.amax(0)
+        rows['mean'].append(mean)
+        rows['max'].append(peak)
+        rows['mean+max'].append(torch.cat([mean, peak]))
+        answers.append(asked[0])
+    if not answers:
+        raise ValueError(f'no video of {dataset.data_root!r} asks '
+                         f'{question!r}')
+    return {pool: torch.stack(x) for pool, x in rows.items()}, answers
+
+
+def linear_probe(train_x: Tensor, train_y: Sequence[str], test_x: Tensor,
+                 test_y: Sequence[str], steps: int = 500, lr: float = 1e-2,
+                 weight_decay: float = 1e-3, seed: int = 0) -> dict:
+    """Softmax regression from ``train_x [n, D]`` to the answers
+    ``train_y`` (standardised by the training features; full-batch Adam),
+    scored on ``test_x``. A test answer never seen in training counts as
+    wrong. Returns ``train`` and ``test`` accuracy, ``num_answers`` and
+    ``majority`` (the test accuracy of always giving the most frequent
+    training answer)."""
+    names = sorted(set(train_y))
+    index = {name: i for i, name in enumerate(names)}
+    y = torch.tensor([index[a] for a in train_y])
+    mu, sd = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+    a, b = (train_x - mu) / sd, (test_x - mu) / sd
+    torch.manual_seed(seed)
+    probe = torch.nn.Linear(a.shape[1], len(names))
+    opt = torch.optim.Adam(probe.parameters(), lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(probe(a), y).backward()
+        opt.step()
+    with torch.no_grad():
+        train = (probe(a).argmax(-1) == y).float().mean().item()
+        guess = [names[i] for i in probe(b).argmax(-1).tolist()]
+    majority = names[int(y.bincount().argmax())]
+    return dict(
+        train=train,
+        test=sum(g == t for g, t in zip(guess, test_y)) / len(test_y),
+        majority=sum(t == majority for t in test_y) / len(test_y),
+        num_answers=len(names))
+
+
+def answer_probe(model, train_set, test_set, question: str,
+                 pools: Iterable[str] = POOLS, **probe_kwargs) -> dict:
+    """:func:`linear_probe` of ``question``'s answer on each pooling of
+    the tokens: ``pool -> dict(train, test, majority, num_answers)``, plus
+    ``num_train`` and ``num_test`` videos."""
+    unknown = [p for p in pools if p not in POOLS]
+    if unknown:
+        raise ValueError(f'pools {unknown} are not among {POOLS}')
+    train_x, train_y = pooled_tokens(model, train_set, question)
+    test_x, test_y = pooled_tokens(model, test_set, question)
+    out = {pool: linear_probe(train_x[pool], train_y, test_x[pool], test_y,
+                              **probe_kwargs) for pool in pools}
+    out.update(num_train=len(train_y), num_test=len(test_y))
+    return out
