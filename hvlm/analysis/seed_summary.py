@@ -8,7 +8,7 @@ import statistics
 from typing import Dict, List, Sequence
 
 # "Epoch(test) [25/25]    recog/top1: 0.8123  recog/top5: 0.9611  ..."
-_PAIR = re.compile(r'([\w/.-]+): (-?[0-9.]+(?:e-?\d+)?)')
+_PAIR = re.compile(r'([\w/.@-]+): (-?[0-9.]+(?:e-?\d+)?)')
 
 
 def read_test_metrics(work_dir: str,

@@ -8,6 +8,7 @@ from .conftest import REPO
 
 LINE = ('2026/12/06 11:00:00 - mmengine - INFO - Epoch(test) [25/25]    '
         'recog/top1: {t1}  recog/top5: {t5}  recog/mean_class_acc: 0.5000  '
+        'detection/mAP@0.5: 0.2500  '
         'data_time: 0.0100  time: 0.2000\n')
 
 
@@ -37,5 +38,10 @@ def test_summary_over_three_seeds(tmp_path, capsys):
     assert tool.main(dirs) == 0
     out = capsys.readouterr().out
     assert 'recog/top1' in out and '83.33' in out and '3.06' in out
+    assert tool.main([*dirs, '--scale', '1']) == 0
+    out = capsys.readouterr().out
+    assert '0.83' in out and '83.33' not in out
+    # every metric with prefix '': the mAP@IoU names kept whole
+    assert read_test_metrics(dirs[0], '')['detection/mAP@0.5'] == 0.25
     with pytest.raises(FileNotFoundError, match='Epoch\\(test\\)'):
         read_test_metrics(str(tmp_path / 'seed0' / 'missing'))
