@@ -32,7 +32,14 @@ model = dict(
         heads=dict(
             language=dict(
                 llm=dict(pretrained=demo_lm, lora=lora),
-                freeze_llm_epochs=freeze_llm_epochs))))
+                freeze_llm_epochs=freeze_llm_epochs)),
+        # 2x the fixed heads' language weight (0.67): the LM's losses are
+        # means over answer tokens, the end token included, which it
+        # predicts at once; at 0.67 the encoder's gradient is led by the
+        # action head and the video tokens lose the object's colour before
+        # the LM learns to read them (tools/analysis_tools/probe_answers.py;
+        # docs/LANGUAGE_MODELS.md, "Learns, measured")
+        task_weights=dict(action_detection=0.33, language=2 * 0.67)))
 
 optim_wrapper = dict(
     optimizer=dict(lr=lr),
