@@ -10,9 +10,9 @@ head that cannot read an attribute from an encoder that no longer has it
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from hvlm.evaluation.metrics.probe_accuracy import fit_linear_probe
 from hvlm.models.heads.video_memory import video_memory
 
 POOLS = ('mean', 'max', 'mean+max')
@@ -49,29 +49,20 @@ def pooled_tokens(model, dataset, question: str
 
 
 def linear_probe(train_x: Tensor, train_y: Sequence[str], test_x: Tensor,
-                 test_y: Sequence[str], steps: int = 500, lr: float = 1e-2,
-                 weight_decay: float = 1e-3, seed: int = 0) -> dict:
-    """Softmax regression from ``train_x [n, D]`` to the answers
-    ``train_y`` (standardised by the training features; full-batch Adam),
-    scored on ``test_x``. A test answer never seen in training counts as
-    wrong. Returns ``train`` and ``test`` accuracy, ``num_answers`` and
+                 test_y: Sequence[str], steps: int = 200,
+                 weight_decay: float = 1e-3) -> dict:
+    """:func:`fit_linear_probe` (the self-supervised probe's softmax
+    regression) from ``train_x [n, D]`` to the answers ``train_y``, scored
+    on ``test_x``. A test answer never seen in training counts as wrong.
+    Returns ``train`` and ``test`` accuracy, ``num_answers`` and
     ``majority`` (the test accuracy of always giving the most frequent
     training answer)."""
     names = sorted(set(train_y))
     index = {name: i for i, name in enumerate(names)}
     y = torch.tensor([index[a] for a in train_y])
-    mu, sd = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
-    a, b = (train_x - mu) / sd, (test_x - mu) / sd
-    torch.manual_seed(seed)
-    probe = torch.nn.Linear(a.shape[1], len(names))
-    opt = torch.optim.Adam(probe.parameters(), lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(probe(a), y).backward()
-        opt.step()
-    with torch.no_grad():
-        train = (probe(a).argmax(-1) == y).float().mean().item()
-        guess = [names[i] for i in probe(b).argmax(-1).tolist()]
+    predict = fit_linear_probe(train_x, y, len(names), steps, weight_decay)
+    train = (predict(train_x) == y).double().mean().item()
+    guess = [names[i] for i in predict(test_x).tolist()]
     majority = names[int(y.bincount().argmax())]
     return dict(
         train=train,

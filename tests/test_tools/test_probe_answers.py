@@ -35,10 +35,9 @@ def test_linear_probe_reads_a_linear_answer():
 
     train_x, train_y = draw([0, 0, 0, 1, 1, 2] * 5)
     test_x, test_y = draw([0, 1, 2, 2])
-    out = linear_probe(train_x, train_y, test_x, test_y, steps=200)
+    out = linear_probe(train_x, train_y, test_x, test_y)
     assert out == dict(train=1., test=1., majority=0.25, num_answers=3)
-    out = linear_probe(train_x, train_y, test_x, test_y[:3] + ['pink'],
-                       steps=200)
+    out = linear_probe(train_x, train_y, test_x, test_y[:3] + ['pink'])
     assert out['test'] == 0.75
 
 

@@ -34,8 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "config's test_dataloader data_root)")
     parser.add_argument('--pools', nargs='+', default=list(POOLS),
                         choices=POOLS)
-    parser.add_argument('--steps', type=int, default=500)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--seed', type=int, default=0,
+                        help="the untrained weights of 'none'")
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={})
@@ -56,7 +57,7 @@ def main(argv=None) -> dict:
         ds['data_root'] = root or loader.dataset.data_root
         sets.append(DATASETS.build(ds))
     result = answer_probe(model, *sets, args.question, pools=args.pools,
-                          steps=args.steps, seed=args.seed)
+                          steps=args.steps)
     result.update(question=args.question, checkpoint=args.checkpoint)
     print(json.dumps(result, indent=1))
     if args.out:

@@ -1,6 +1,6 @@
 """How linearly separable and how clustered self-supervised features are:
 a linear probe and kNN on frozen features of a labelled split."""
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -30,47 +30,61 @@ def knn_accuracy(feats: np.ndarray, labels: np.ndarray, k: int = 20,
     return float((votes.argmax(1) == labels).mean())
 
 
+def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor,
+                     num_classes: int, steps: int = 200,
+                     weight_decay: float = 1e-3
+                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A softmax regression on features standardised by ``train_x``
+    (full-batch L-BFGS, ``steps`` iterations, L2 ``weight_decay``), fitted
+    to the class ids ``train_y``; returns the function giving the
+    predicted class ids of new features."""
+    x = train_x.to(torch.float64)
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    x = (x - mean) / std
+    w = torch.zeros(x.shape[1], num_classes, dtype=torch.float64,
+                    requires_grad=True)
+    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps,
+                            line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, train_y) + \
+            weight_decay * w.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+    @torch.no_grad()
+    def predict(feats: torch.Tensor) -> torch.Tensor:
+        return (((feats.to(torch.float64) - mean) / std) @ w + b).argmax(1)
+
+    return predict
+
+
 def linear_probe_accuracy(feats: np.ndarray, labels: np.ndarray,
                           folds: int = 2, steps: int = 200,
                           weight_decay: float = 1e-3, seed: int = 0
                           ) -> float:
-    """Cross-validated accuracy of a softmax regression on standardised
-    frozen features: ``folds`` stratified folds, each scored by a probe
-    trained (full-batch L-BFGS, ``steps`` iterations, L2
-    ``weight_decay``) on the others."""
+    """Cross-validated accuracy of :func:`fit_linear_probe` on frozen
+    features: ``folds`` stratified folds, each scored by a probe trained
+    on the others."""
     rng = np.random.default_rng(seed)
     fold_of = np.zeros(len(labels), np.int64)
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         fold_of[idx] = np.arange(len(idx)) % folds
-    num_classes = labels.max() + 1
+    x = torch.tensor(feats, dtype=torch.float64)
+    y = torch.tensor(labels)
     correct = 0
     for f in range(folds):
         train, test = fold_of != f, fold_of == f
         if not train.any() or not test.any():
             continue
-        x = torch.tensor(feats, dtype=torch.float64)
-        mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-6)
-        x = (x - mean) / std
-        y = torch.tensor(labels)
-        w = torch.zeros(x.shape[1], num_classes, dtype=torch.float64,
-                        requires_grad=True)
-        b = torch.zeros(num_classes, dtype=torch.float64,
-                        requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=steps,
-                                line_search_fn='strong_wolfe')
-
-        def closure():
-            opt.zero_grad()
-            loss = F.cross_entropy(x[train] @ w + b, y[train]) + \
-                weight_decay * w.square().sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        with torch.no_grad():
-            pred = (x[test] @ w + b).argmax(1)
-        correct += int((pred == y[test]).sum())
+        predict = fit_linear_probe(x[train], y[train], labels.max() + 1,
+                                   steps, weight_decay)
+        correct += int((predict(x[test]) == y[test]).sum())
     return correct / len(labels)
 
 
