@@ -35,9 +35,8 @@ def summarize_soak(samples: Sequence[Tuple[int, float, int]],
                    warmup: int) -> Dict:
     """Growth of resident memory and descriptors after ``warmup`` iters.
 
-    The reference is the *largest* reading within the warm-up window's end
-    (the first sample at or after ``warmup``); growth compares the last
-    sample with it.
+    The reference is the first sample at or after ``warmup``; growth
+    compares the last sample with it.
     """
     after = [s for s in samples if s[0] >= warmup]
     if len(after) < 2:

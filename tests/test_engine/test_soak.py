@@ -35,6 +35,24 @@ def test_process_tree_usage_counts_children_and_fds():
         os.close(w)
 
 
+def test_a_descriptor_open_for_a_moment_is_not_counted(monkeypatch,
+                                                        tmp_path):
+    """TensorBoard's writer thread appends to its event file now and then;
+    a reading that catches it open must not look like a leak (this failed
+    CI once: 'open fds 5 -> 6'). Closed between the readings: not held;
+    open through all of them: held."""
+    import hvlm.engine.hooks.resource_monitor_hook as monitor
+    base = monitor.held_fds(os.getpid())
+    brief = open(tmp_path / 'events', 'ab')
+    monkeypatch.setattr(monitor.time, 'sleep', lambda s: brief.close())
+    assert monitor.held_fds(os.getpid()) == base
+    kept = open(tmp_path / 'events', 'ab')
+    try:
+        assert monitor.held_fds(os.getpid()) == base + 1
+    finally:
+        kept.close()
+
+
 def test_summary_measures_from_the_end_of_warmup():
     samples = [(50, 100.0, 10), (100, 300.0, 12), (150, 300.0, 12),
                (200, 309.0, 12)]

@@ -1,6 +1,7 @@
 """Log the memory and file descriptors a training run holds."""
 import os
-from typing import List, Optional, Tuple
+import time
+from typing import List, Optional, Set, Tuple
 
 from mmengine.hooks import Hook
 
@@ -27,9 +28,32 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _fd_entries(pid: int) -> Set[Tuple[str, str]]:
+    found = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            found.add((fd, os.readlink(f'/proc/{pid}/fd/{fd}')))
+        except OSError:  # closed between listdir and readlink
+            continue
+    return found
+
+
+def held_fds(pid: int, readings: int = 3, gap: float = 0.02) -> int:
+    """Descriptors of ``pid`` open (same number, same target) in each of
+    ``readings`` looks ``gap`` seconds apart. A leaked descriptor stays
+    open; one that another thread holds for a moment (TensorBoard's
+    writer appends to its event file from a background thread) does not
+    count, so one unlucky reading is not read as a leak."""
+    held = _fd_entries(pid)
+    for _ in range(readings - 1):
+        time.sleep(gap)
+        held &= _fd_entries(pid)
+    return len(held)
+
+
 def process_tree_usage(pid: Optional[int] = None) -> Tuple[float, int]:
-    """(resident MB of ``pid`` and all its descendants, open fds of
-    ``pid``). Linux only (reads /proc)."""
+    """(resident MB of ``pid`` and all its descendants, descriptors that
+    ``pid`` holds open, see ``held_fds``). Linux only (reads /proc)."""
     pid = os.getpid() if pid is None else pid
     total, stack = 0.0, [pid]
     while stack:
@@ -39,7 +63,7 @@ def process_tree_usage(pid: Optional[int] = None) -> Tuple[float, int]:
             stack += _children(current)
         except OSError:  # a worker that exited meanwhile
             continue
-    return total, len(os.listdir(f'/proc/{pid}/fd'))
+    return total, held_fds(pid)
 
 
 @HOOKS.register_module()
