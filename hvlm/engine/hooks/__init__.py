@@ -1,5 +1,6 @@
 from .curriculum_hook import CurriculumHook, EpochStageHook
 from .export_pretrained_hook import ExportPretrainedHook
+from .freeze_modules_hook import FreezeModulesHook
 from .llm_stage_hook import LLMStageHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .phase_logger_hook import PhaseLoggerHook, phase_scalar_names
@@ -14,6 +15,7 @@ from .tokenizer_hook import TokenizerHook, annotation_texts
 
 __all__ = [
     'CurriculumHook', 'EpochStageHook', 'ExportPretrainedHook',
+    'FreezeModulesHook',
     'LLMStageHook', 'NonFiniteLossHook',
     'PhaseLoggerHook', 'phase_scalar_names',
     'ProgressiveMergingHook', 'ProgressBarHook', 'ResourceMonitorHook',
