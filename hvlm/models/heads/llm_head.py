@@ -16,6 +16,7 @@ TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
 PROJECTORS = ('linear', 'mlp', 'vocab', 'resampler')
 SEGMENTS = ('auto', 'gt', 'pred', 'video')
+VIDEO_NORMS = (None, 'batch')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
@@ -109,6 +110,18 @@ class LLMHead(BaseHead):
             Q-Former layer, Li et al. 2023; per clip, so that the LM still
             reads the video in time order), then the ``'mlp'``: the LM sees
             ``num_queries`` tokens per clip, spanning the clip's time.
+        video_norm (str, optional): ``'batch'``: each channel of the
+            encoder's tokens standardised over the training tokens
+            (``nn.BatchNorm1d``: batch statistics in training, running ones
+            in evaluation) before the time embedding and the projector. An
+            encoder's tokens can share one large mean token and differ from
+            video to video by little (an untrained hierarchical encoder:
+            the mean token 0.95 of the tokens' RMS 1.0, the videos' pooled
+            tokens 0.04 apart): a classifier head reads such differences,
+            but an LM behind a projector sees an almost constant prefix and
+            learns to answer from the text alone
+            (docs/LANGUAGE_MODELS.md, "Learns, measured"). ``None``: the
+            tokens as they are.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
@@ -136,6 +149,7 @@ class LLMHead(BaseHead):
                  tasks: Sequence[str] = TASKS,
                  projector: str = 'mlp',
                  resampler: Optional[dict] = None,
+                 video_norm: Optional[str] = None,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
                  max_video_tokens: Optional[int] = None,
@@ -158,6 +172,9 @@ class LLMHead(BaseHead):
         if projector not in PROJECTORS:
             raise ValueError(f'projector={projector!r} must be one of '
                              f'{PROJECTORS}')
+        if video_norm not in VIDEO_NORMS:
+            raise ValueError(f'video_norm={video_norm!r} must be one of '
+                             f'{VIDEO_NORMS}')
         if segments not in SEGMENTS:
             raise ValueError(f'segments={segments!r} must be one of '
                              f'{SEGMENTS}')
@@ -189,6 +206,8 @@ class LLMHead(BaseHead):
                     dims, dims))
         self.time_embed = nn.Linear(2 * time_freqs, in_channels) \
             if time_freqs else None
+        self.video_norm = nn.BatchNorm1d(in_channels) \
+            if video_norm == 'batch' else None
         if resampler is not None and projector != 'resampler':
             raise ValueError(f'resampler={resampler} is given but '
                              f"projector={projector!r}; set "
@@ -224,6 +243,8 @@ class LLMHead(BaseHead):
 
     def _video(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
         memory, bias, steps = video_memory(feats)  # [V, M, C], [V, M, 2]
+        if self.video_norm is not None:
+            memory = self.video_norm(memory.flatten(0, 1)).view_as(memory)
         if self.time_embed is not None:
             times = time_features(steps, feats.num_clips * feats.grid[0],
                                   self.time_freqs)
