@@ -16,7 +16,7 @@ TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
 PROJECTORS = ('linear', 'mlp', 'vocab', 'resampler')
 SEGMENTS = ('auto', 'gt', 'pred', 'video')
-VIDEO_NORMS = (None, 'batch')
+VIDEO_NORMS = (None, 'batch', 'center')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
@@ -35,6 +35,35 @@ def keep_evenly(num: int, keep: int) -> Tensor:
     if keep <= 1:
         return torch.zeros(max(keep, 0), dtype=torch.long)
     return torch.linspace(0, num - 1, keep).round().long()
+
+
+class RunningCenter(nn.Module):
+    """Subtract each channel's mean over the tokens and divide by one scale,
+    the RMS of what is left over all channels: the tokens' shared mean is
+    removed, their differences brought to RMS 1, and the channels keep
+    their relative scales (unlike ``BatchNorm1d``, which also brings a
+    channel that barely varies to variance 1). Batch statistics in
+    training, running averages (``momentum``) in evaluation."""
+
+    def __init__(self, channels: int, momentum: float = 0.1,
+                 eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer('running_mean', torch.zeros(channels))
+        self.register_buffer('running_scale', torch.ones(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x [N, C]``."""
+        if self.training:
+            mean = x.mean(0)
+            scale = (x - mean).pow(2).mean().sqrt()
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean.lerp_(mean.detach().float(), m)
+                self.running_scale.lerp_(scale.detach().float(), m)
+        else:
+            mean, scale = self.running_mean, self.running_scale
+        return (x - mean.to(x.dtype)) / (scale.to(x.dtype) + self.eps)
 
 
 class Item:
@@ -120,8 +149,9 @@ class LLMHead(BaseHead):
             tokens 0.04 apart): a classifier head reads such differences,
             but an LM behind a projector sees an almost constant prefix and
             learns to answer from the text alone
-            (docs/LANGUAGE_MODELS.md, "Learns, measured"). ``None``: the
-            tokens as they are.
+            (docs/LANGUAGE_MODELS.md, "Learns, measured"). ``'center'``:
+            the mean removed per channel and one scale for all channels
+            (``RunningCenter``). ``None``: the tokens as they are.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
@@ -206,8 +236,9 @@ class LLMHead(BaseHead):
                     dims, dims))
         self.time_embed = nn.Linear(2 * time_freqs, in_channels) \
             if time_freqs else None
-        self.video_norm = nn.BatchNorm1d(in_channels) \
-            if video_norm == 'batch' else None
+        self.video_norm = None if video_norm is None else \
+            nn.BatchNorm1d(in_channels) if video_norm == 'batch' else \
+            RunningCenter(in_channels)
         if resampler is not None and projector != 'resampler':
             raise ValueError(f'resampler={resampler} is given but '
                              f"projector={projector!r}; set "

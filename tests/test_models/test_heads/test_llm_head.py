@@ -361,3 +361,33 @@ def test_video_norm_standardises_each_channel_over_the_tokens(lm_dir):
     torch.testing.assert_close(seen[-1], expected)
     with pytest.raises(ValueError, match="video_norm='layer'"):
         build(lm_dir, video_norm='layer')
+
+
+def test_video_norm_center_removes_the_mean_and_keeps_channel_scales(
+        lm_dir):
+    """``video_norm='center'``: each channel's mean over the tokens removed
+    and one scale for all channels (the RMS of what is left), so a channel
+    that barely varies stays small; running averages in evaluation."""
+    head = build(lm_dir, video_norm='center', time_freqs=0,
+                 tasks=('video_qa', ))
+    seen = []
+    head.projector.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach().double()))
+    f = feats()
+    spread = torch.linspace(0.01, 2., C)  # per-channel spread of the tokens
+    f.tokens = f.tokens * spread + torch.linspace(-3, 3, C) * 10
+    head.train()
+    head(f)
+    x = f.tokens.flatten(0, 1).double()
+    centred = x - x.mean(0)
+    expected = centred / centred.pow(2).mean().sqrt()
+    torch.testing.assert_close(seen[-1].flatten(0, 1), expected, atol=1e-4,
+                               rtol=1e-4)
+    norm = head.video_norm
+    torch.testing.assert_close(norm.running_mean.double(),
+                               0.1 * x.mean(0), atol=1e-4, rtol=1e-5)
+    head.eval()
+    head(f)
+    torch.testing.assert_close(
+        seen[-1], (f.tokens.double() - norm.running_mean.double()) /
+        (norm.running_scale.double() + norm.eps), atol=1e-5, rtol=1e-5)
