@@ -17,9 +17,8 @@ class FreezeModulesHook(Hook):
 
     LLaVA's first stage trains the projector between a frozen vision
     encoder and a frozen LM; with the LM frozen by ``LLMStageHook``, this
-    freezes the encoder too, so that the projector learns to read what the
-    encoder already shows before the other heads reshape it
-    (``configs/llm/``, docs/LANGUAGE_MODELS.md, "Learns, measured").
+    freezes the encoder too (``modules=['backbone']``). The usual use
+    elsewhere: a pretrained backbone kept still while new heads warm up.
 
     The stage is read from ``runner.epoch`` before each epoch, so a resumed
     run is in the right stage. The switch changes ``requires_grad``, which
