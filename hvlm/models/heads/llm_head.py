@@ -37,6 +37,19 @@ def keep_evenly(num: int, keep: int) -> Tensor:
     return torch.linspace(0, num - 1, keep).round().long()
 
 
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``scale`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad * ctx.scale, None
+
+
 class RunningCenter(nn.Module):
     """Subtract each channel's mean over the tokens and divide by one scale,
     the RMS of what is left over all channels: the tokens' shared mean is
@@ -170,6 +183,10 @@ class LLMHead(BaseHead):
         max_pred_segments (int): Predicted segments captioned per video.
         freeze_llm_epochs (int): See above.
         loss_weight (float): Multiplier of the losses.
+        encoder_grad_scale (float): Multiplier of the gradient the head
+            sends back into the encoder's tokens (the head's own parameters
+            learn at ``loss_weight``): 1 as is, 0 the language losses do
+            not train the encoder.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -190,6 +207,7 @@ class LLMHead(BaseHead):
                  max_pred_segments: int = 5,
                  freeze_llm_epochs: int = 0,
                  loss_weight: float = 1.0,
+                 encoder_grad_scale: float = 1.0,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         tasks = (tasks, ) if isinstance(tasks, str) else tuple(tasks)
@@ -228,6 +246,10 @@ class LLMHead(BaseHead):
         self.freeze_llm_epochs = int(freeze_llm_epochs)
         self.projector_type = projector
         self.loss_weight = loss_weight
+        if not 0 <= encoder_grad_scale:
+            raise ValueError(f'encoder_grad_scale={encoder_grad_scale} '
+                             'must be >= 0')
+        self.encoder_grad_scale = float(encoder_grad_scale)
         self.llm = MODELS.build(llm)
         dims = self.llm.embed_dims
         self.projector = nn.Linear(in_channels, dims) \
@@ -274,6 +296,8 @@ class LLMHead(BaseHead):
 
     def _video(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
         memory, bias, steps = video_memory(feats)  # [V, M, C], [V, M, 2]
+        if self.encoder_grad_scale != 1 and memory.requires_grad:
+            memory = _ScaleGrad.apply(memory, self.encoder_grad_scale)
         if self.video_norm is not None:
             memory = self.video_norm(memory.flatten(0, 1)).view_as(memory)
         if self.time_embed is not None:

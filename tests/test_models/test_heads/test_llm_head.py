@@ -391,3 +391,26 @@ def test_video_norm_center_removes_the_mean_and_keeps_channel_scales(
     torch.testing.assert_close(
         seen[-1], (f.tokens.double() - norm.running_mean.double()) /
         (norm.running_scale.double() + norm.eps), atol=1e-5, rtol=1e-5)
+
+
+def test_encoder_grad_scale_scales_only_what_reaches_the_encoder(lm_dir):
+    """``encoder_grad_scale``: the encoder's tokens get that share of the
+    language losses' gradient; the head's own parameters get all of it;
+    the forward pass is unchanged."""
+    grads = []
+    for scale in (1.0, 0.1):
+        torch.manual_seed(0)
+        head = build(lm_dir, encoder_grad_scale=scale, tasks=('video_qa', ))
+        f = feats()
+        f.tokens.requires_grad_(True)
+        loss = head.loss(f, [sample(QA), sample(QA[:1])])['loss_answer']
+        loss.backward()
+        grads.append((loss.detach(), f.tokens.grad,
+                      head.projector[0].weight.grad))
+    (loss1, tokens1, proj1), (loss01, tokens01, proj01) = grads
+    assert torch.equal(loss1, loss01)
+    assert tokens1.abs().sum() > 0
+    torch.testing.assert_close(tokens01, 0.1 * tokens1)
+    torch.testing.assert_close(proj01, proj1)
+    with pytest.raises(ValueError, match='encoder_grad_scale=-1'):
+        build(lm_dir, encoder_grad_scale=-1)
