@@ -21,10 +21,11 @@ POOLS = ('mean', 'max', 'mean+max')
 @torch.no_grad()
 def pooled_tokens(model, dataset, question: str
                   ) -> Tuple[Dict[str, Tensor], List[str]]:
-    """Each video's final tokens pooled (``POOLS``) and its answer to
+    """Each video's final tokens pooled (``POOLS``; and ``'mean_square'``,
+    the mean of their squares, for :func:`token_spread`) and its answer to
     ``question``, over the videos of ``dataset`` that ask it."""
     model.eval()
-    rows: Dict[str, list] = {pool: [] for pool in POOLS}
+    rows: Dict[str, list] = {pool: [] for pool in POOLS + ('mean_square', )}
     answers = []
     for i in range(len(dataset)):
         item = dataset[i]
@@ -41,11 +42,32 @@ def pooled_tokens(model, dataset, question: str
         rows['mean'].append(mean)
         rows['max'].append(peak)
         rows['mean+max'].append(torch.cat([mean, peak]))
+        rows['mean_square'].append(tokens.pow(2).mean())
         answers.append(asked[0])
     if not answers:
         raise ValueError(f'no video of {dataset.data_root!r} asks '
                          f'{question!r}')
     return {pool: torch.stack(x) for pool, x in rows.items()}, answers
+
+
+def token_spread(means: Tensor, mean_squares: Tensor) -> Dict[str, float]:
+    """How much the tokens differ, from each video's mean token ``means
+    [n, C]`` and the mean of its squared tokens ``mean_squares [n]``
+    (videos with equally many tokens): the RMS of all tokens
+    (``token_rms``), of the mean token of all videos (``mean_token_rms``),
+    of the tokens less that mean (``deviation_rms``), and of the videos'
+    mean tokens less it (``between_videos_rms``). An encoder whose tokens
+    are mostly one shared token sends a projector an almost constant
+    prefix (``LLMHead(video_norm=...)``)."""
+    means = means.double()
+    shared = means.mean(0)
+    total = mean_squares.double().mean()
+    return dict(
+        token_rms=total.sqrt().item(),
+        mean_token_rms=shared.pow(2).mean().sqrt().item(),
+        deviation_rms=(total - shared.pow(2).mean()).clamp_min(0).sqrt()
+        .item(),
+        between_videos_rms=(means - shared).pow(2).mean().sqrt().item())
 
 
 def linear_probe(train_x: Tensor, train_y: Sequence[str], test_x: Tensor,
@@ -75,7 +97,8 @@ def answer_probe(model, train_set, test_set, question: str,
                  pools: Iterable[str] = POOLS, **probe_kwargs) -> dict:
     """:func:`linear_probe` of ``question``'s answer on each pooling of
     the tokens: ``pool -> dict(train, test, majority, num_answers)``, plus
-    ``num_train`` and ``num_test`` videos."""
+    ``num_train`` and ``num_test`` videos and the training tokens'
+    :func:`token_spread` (``tokens``)."""
     unknown = [p for p in pools if p not in POOLS]
     if unknown:
         raise ValueError(f'pools {unknown} are not among {POOLS}')
@@ -83,5 +106,7 @@ def answer_probe(model, train_set, test_set, question: str,
     test_x, test_y = pooled_tokens(model, test_set, question)
     out = {pool: linear_probe(train_x[pool], train_y, test_x[pool], test_y,
                               **probe_kwargs) for pool in pools}
-    out.update(num_train=len(train_y), num_test=len(test_y))
+    out.update(num_train=len(train_y), num_test=len(test_y),
+               tokens=token_spread(train_x['mean'],
+                                   train_x['mean_square']))
     return out

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from hvlm.analysis.answer_probe import linear_probe
+from hvlm.analysis.answer_probe import linear_probe, token_spread
 from .conftest import REPO, data_options
 
 TINY = str(REPO / 'tests' / 'data' / 'configs' / 'tiny_sports.py')
@@ -41,6 +41,25 @@ def test_linear_probe_reads_a_linear_answer():
     assert out['test'] == 0.75
 
 
+def test_token_spread_against_the_tokens_themselves():
+    """From each video's mean token and mean square alone, the RMS of the
+    tokens, of their shared mean, of the deviations from it and of the
+    videos' means about it, as computed here from all the tokens."""
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randn(5, 7, 4, generator=g, dtype=torch.float64) * 0.3
+    tokens = tokens + torch.tensor([2., -1., 0.5, 3.], dtype=torch.float64)
+    out = token_spread(tokens.mean(1), tokens.pow(2).mean((1, 2)))
+    flat = tokens.reshape(-1, 4)
+    shared = flat.mean(0)
+    expected = dict(
+        token_rms=flat.pow(2).mean().sqrt(),
+        mean_token_rms=shared.pow(2).mean().sqrt(),
+        deviation_rms=(flat - shared).pow(2).mean().sqrt(),
+        between_videos_rms=(tokens.mean(1) - shared).pow(2).mean().sqrt())
+    for key, value in expected.items():
+        assert out[key] == pytest.approx(value.item(), rel=1e-9), key
+
+
 def test_tool_on_the_untrained_encoder(tiny_demo_root, tmp_path):
     tool = load_tool()
     out = tmp_path / 'probe.json'
@@ -57,7 +76,8 @@ def test_tool_on_the_untrained_encoder(tiny_demo_root, tmp_path):
 
     assert result['num_train'] == asked('training') > 0
     assert result['num_test'] == asked('test') > 0
-    assert set(result) >= {'mean', 'max', 'mean+max'}
+    assert set(result) >= {'mean', 'max', 'mean+max', 'tokens'}
+    assert result['tokens']['token_rms'] > 0
     assert all(0 <= result[p]['test'] <= 1 for p in ('mean', 'max'))
     with pytest.raises(ValueError, match='asks'):
         tool.main([TINY, 'none', '--question', 'who?', '--steps', '1',
