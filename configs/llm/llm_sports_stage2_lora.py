@@ -32,14 +32,20 @@ model = dict(
         heads=dict(
             language=dict(
                 llm=dict(pretrained=demo_lm, lora=lora),
-                freeze_llm_epochs=freeze_llm_epochs)),
-        # 2x the fixed heads' language weight (0.67): the LM's losses are
-        # means over answer tokens, the end token included, which it
-        # predicts at once; at 0.67 the encoder's gradient is led by the
-        # action head and the video tokens lose the object's colour before
-        # the LM learns to read them (tools/analysis_tools/probe_answers.py;
-        # docs/LANGUAGE_MODELS.md, "Learns, measured")
-        task_weights=dict(action_detection=0.33, language=2 * 0.67)))
+                freeze_llm_epochs=freeze_llm_epochs,
+                # each channel of the encoder's tokens standardised
+                # (BatchNorm1d over the tokens): an encoder's tokens can be
+                # mostly one shared token, which the projector turns into
+                # an almost constant prefix that the LM ignores. Batch
+                # statistics are per process under DDP (sync_bn='torch' in
+                # the config syncs them on GPUs)
+                video_norm='batch',
+                # a tenth of the language losses' gradient reaches the
+                # encoder (the projector and LoRA learn at full weight): at
+                # full weight, the LM's gradient slows the action head
+                encoder_grad_scale=0.1)),
+        # the fixed heads' weights (configs/hier_sports.py)
+        task_weights=dict(action_detection=0.33, language=0.67)))
 
 optim_wrapper = dict(
     optimizer=dict(lr=lr),
