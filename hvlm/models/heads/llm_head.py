@@ -10,7 +10,8 @@ from hvlm.registry import HEADS, MODELS
 from hvlm.structures import SampleList, VideoFeatures
 from ..text import TextTransformerLayer
 from .base_head import BaseHead, global_mean
-from .video_memory import step_times, time_features, video_memory
+from .video_memory import (step_means, step_times, time_features,
+                           video_memory)
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
@@ -165,6 +166,16 @@ class LLMHead(BaseHead):
             (docs/LANGUAGE_MODELS.md, "Learns, measured"). ``'center'``:
             the mean removed per channel and one scale for all channels
             (``RunningCenter``). ``None``: the tokens as they are.
+        step_tokens (bool): Add one token per time step of the sampled
+            video (``num_clips * T0``) after the video tokens: the mean of
+            the (normalised) tokens that cover the step
+            (:func:`step_means`; Video-ChatGPT's temporal features, frame
+            features pooled over space, Maaz et al. 2024), with its time
+            embedding, through the same projector. The LM then reads the
+            video's course (what happens last, how many actions) from a
+            handful of tokens in time order rather than from every token
+            of every step. A caption's segment takes the step tokens it
+            overlaps too. Not with ``projector='resampler'``.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
@@ -197,6 +208,7 @@ class LLMHead(BaseHead):
                  projector: str = 'mlp',
                  resampler: Optional[dict] = None,
                  video_norm: Optional[str] = None,
+                 step_tokens: bool = False,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
                  max_video_tokens: Optional[int] = None,
@@ -223,6 +235,11 @@ class LLMHead(BaseHead):
         if video_norm not in VIDEO_NORMS:
             raise ValueError(f'video_norm={video_norm!r} must be one of '
                              f'{VIDEO_NORMS}')
+        if step_tokens and projector == 'resampler':
+            raise ValueError('step_tokens=True reads every token of a step; '
+                             "projector='resampler' already reads each "
+                             'clip into its own tokens: use one of them')
+        self.step_tokens = bool(step_tokens)
         if segments not in SEGMENTS:
             raise ValueError(f'segments={segments!r} must be one of '
                              f'{SEGMENTS}')
@@ -291,7 +308,8 @@ class LLMHead(BaseHead):
     # video tokens
     # ------------------------------------------------------------------
     def forward(self, feats: VideoFeatures) -> Tensor:
-        """Video tokens in the LM's embedding space, ``[V, M, C_lm]``."""
+        """Video tokens in the LM's embedding space, ``[V, M, C_lm]``
+        (``M`` grows by ``num_clips * T0`` with ``step_tokens``)."""
         return self._video(feats)[0]
 
     def _video(self, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
@@ -300,9 +318,13 @@ class LLMHead(BaseHead):
             memory = _ScaleGrad.apply(memory, self.encoder_grad_scale)
         if self.video_norm is not None:
             memory = self.video_norm(memory.flatten(0, 1)).view_as(memory)
+        num_steps = feats.num_clips * feats.grid[0]
+        if self.step_tokens:
+            means, mean_steps = step_means(memory, bias, steps, num_steps)
+            memory = torch.cat([memory, means], 1)
+            steps = torch.cat([steps, mean_steps], 1)
         if self.time_embed is not None:
-            times = time_features(steps, feats.num_clips * feats.grid[0],
-                                  self.time_freqs)
+            times = time_features(steps, num_steps, self.time_freqs)
             memory = memory + self.time_embed(times.to(memory.dtype))
         if self.projector_type == 'resampler':
             memory, steps = self._resample(memory, bias, steps,
@@ -417,6 +439,9 @@ class LLMHead(BaseHead):
         ``new_tokens`` is room left for generation (0 in training, where
         the target is part of the sequence)."""
         video, steps = self._video(feats)  # [V, M, C], [V, M, 2]
+        # step tokens (the last nc*T0) are kept whole when cutting to fit
+        first_step = video.shape[1] - (feats.num_clips * feats.grid[0]
+                                       if self.step_tokens else 0)
         lm = self.llm
         rows = []
         for item in items:
@@ -429,8 +454,12 @@ class LLMHead(BaseHead):
                 index = self._segment_tokens(feats, steps,
                                              data_samples[item.video],
                                              item.video, *item.span)
+            kept = index[index >= first_step]
+            index = index[index < first_step]
             index = index[keep_evenly(len(index), self._room(
-                len(index), len(prompt) + len(target) + new_tokens, item))]
+                len(index), len(prompt) + len(target) + new_tokens, item,
+                len(kept)))]
+            index = torch.cat([index, kept])
             rows.append((video[item.video, index], prompt, target))
         L = max(v.shape[0] + len(p) + len(t) for v, p, t in rows)
         C = video.shape[-1]
@@ -454,16 +483,21 @@ class LLMHead(BaseHead):
                 labels[r, L - len(target) - 1:L - 1] = ids[len(prompt):]
         return embeds, mask, labels
 
-    def _room(self, num_video: int, num_text: int, item: Item) -> int:
-        """How many of the ``num_video`` video tokens the sequence keeps."""
+    def _room(self, num_video: int, num_text: int, item: Item,
+              num_steps: int = 0) -> int:
+        """How many of the ``num_video`` video tokens the sequence keeps
+        beside ``num_steps`` step tokens, which it keeps whole."""
         keep = num_video if self.max_video_tokens is None else min(
             num_video, self.max_video_tokens)
         context = self.llm.context_length
+        steps = f' + {num_steps} step tokens' if num_steps else ''
+        what = (f'{keep} video tokens{steps} + {num_text} text tokens '
+                f'(prompt {item.prompt!r}, answer and room to generate) '
+                f'exceed the context of {self.llm.pretrained} ({context} '
+                'tokens)')
+        num_text += num_steps
         if keep + num_text <= context:
             return keep
-        what = (f'{keep} video tokens + {num_text} text tokens (prompt '
-                f'{item.prompt!r}, answer and room to generate) exceed the '
-                f'context of {self.llm.pretrained} ({context} tokens)')
         if self.overflow == 'error' or num_text >= context:
             raise ValueError(
                 f'{what}; set max_video_tokens, a shorter prompt, or '

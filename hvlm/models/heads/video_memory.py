@@ -70,6 +70,33 @@ def time_features(steps: Tensor, num_steps: int, num_freqs: int) -> Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)  # [..., 2F]
 
 
+def step_means(memory: Tensor, bias: Tensor, steps: Tensor,
+               num_steps: int) -> Tuple[Tensor, Tensor]:
+    """One token per time step of each video: the mean of the tokens that
+    cover the step, each weighted by its size (the tubelets it was merged
+    from, ``exp(bias)``). A token spanning several steps counts in each.
+    The temporal features of Video-ChatGPT (frame features pooled over
+    space; Maaz et al. 2024, Sec. 3).
+
+    Args:
+        memory (Tensor): ``[V, M, C]`` tokens (:func:`video_memory`).
+        bias (Tensor): ``[V, M]`` their ``log(size)``.
+        steps (Tensor): ``[V, M, 2]`` first and last step of each token.
+        num_steps (int): Steps of the sampled video, ``nc * T0``.
+
+    Returns:
+        tuple: ``[V, S, C]`` the step tokens and ``[V, S, 2]`` their steps
+        (``[s, s]``); a step no token covers gets zeros.
+    """
+    s = torch.arange(num_steps, device=steps.device)
+    covers = (steps[..., :1] <= s) & (s <= steps[..., 1:])  # [V, M, S]
+    weight = covers.to(memory.dtype) * bias.exp()[..., None]
+    tokens = torch.einsum('vms,vmc->vsc', weight, memory)
+    tokens = tokens / weight.sum(1).clamp_min(1e-6)[..., None]
+    span = s[:, None].expand(num_steps, 2)
+    return tokens, span.expand(memory.shape[0], num_steps, 2)
+
+
 def step_times(feats: VideoFeatures,
                frame_times: Sequence[float]) -> Tensor:
     """``[nc*T0, 2]`` start and end (seconds) of each tubelet time step of

@@ -414,3 +414,77 @@ def test_encoder_grad_scale_scales_only_what_reaches_the_encoder(lm_dir):
     torch.testing.assert_close(proj01, proj1)
     with pytest.raises(ValueError, match='encoder_grad_scale=-1'):
         build(lm_dir, encoder_grad_scale=-1)
+
+
+def test_step_tokens_are_size_weighted_means_of_each_step(lm_dir):
+    """``step_tokens=True``: after the video tokens come one token per time
+    step of the sampled video, the mean of the tokens covering that step,
+    each weighted by its size (computed here with loops); a merged token
+    spanning two steps counts in both; step tokens span their step, so a
+    caption's segment reads the step tokens it overlaps."""
+    head = build(lm_dir, step_tokens=True, time_freqs=0, projector='linear')
+    seen = []
+    head.projector.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach()))
+    # 2 clips of a (T0=2, 1, 3) grid per video, merged to 4 tokens per
+    # clip: token 0 holds tubelets 0 (step 0) and 3 (step 1)
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randn(4, 4, C, generator=g)
+    index = torch.tensor([0, 1, 2, 0, 3, 3]).expand(4, -1)
+    size = torch.tensor([2., 1., 1., 2.]).expand(4, -1)
+    f = VideoFeatures(tokens, size, index, (2, 1, 3), 2, 4, 2)
+    video, spans = head._video(f)
+    x = seen[-1]
+    assert x.shape == (2, 8 + 4, C) and video.shape[1] == 12
+    torch.testing.assert_close(x[:, :8], tokens.reshape(2, 8, C))
+    covers = {0: [0, 1, 2], 1: [0, 3]}  # step within clip -> tokens
+    for v in range(2):
+        for clip in range(2):
+            for t, members in covers.items():
+                w = size[0, members]
+                toks = tokens[2 * v + clip, members]
+                expected = (w[:, None] * toks).sum(0) / w.sum()
+                torch.testing.assert_close(x[v, 8 + 2 * clip + t], expected)
+    assert spans[0, 8:].tolist() == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    assert spans[0, 4].tolist() == [2, 3]  # clip 1's token 0: both steps
+    s = VideoDataSample(metainfo=dict(frame_times=[0., 1., 2., 3.] +
+                                      [4., 5., 6., 7.]))
+    # 6.5-7 s is step 3 (clip 1's frames 2-3): its tokens and step token
+    assert head._segment_tokens(f, spans, s, 0, 6.5, 7.).tolist() == \
+        [4, 7, 11]
+    # the time embedding marks the step tokens' steps too
+    timed = build(lm_dir, step_tokens=True, tasks=('video_qa', ))
+    seen_t = []
+    timed.projector.register_forward_pre_hook(
+        lambda module, args: seen_t.append(args[0].detach()))
+    timed(f)
+    steps = torch.tensor([[0, 0], [1, 1], [2, 2], [3, 3]])
+    torch.testing.assert_close(
+        seen_t[-1][:, 8:] - x[:, 8:],
+        timed.time_embed(time_features(steps, 4, 4)).detach().expand(
+            2, 4, C))
+    head.loss(f, [sample(QA), sample(QA[:1])])['loss_answer'].backward()
+    assert head.projector.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='step_tokens'):
+        build(lm_dir, step_tokens=True, projector='resampler')
+
+
+def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
+    """Too long for the context with ``step_tokens``: the step tokens stay,
+    the other video tokens are cut evenly to what is left."""
+    f = feats(N=80)  # 80 video tokens + 2 step tokens, context 64
+    s = [sample(QA[:1]), sample(QA[:1])]
+    head = build(lm_dir, tasks=('video_qa', ), step_tokens=True)
+    items = head._items(s, training=True)
+    embeds, mask, _ = head._sequences(f, s, items, 0)
+    assert embeds.shape[1] == 64 and bool(mask.all())
+    text = len(head.llm.encode(items[0].prompt)) + len(
+        head.llm.encode(' ' + items[0].target)) + 1
+    kept = torch.cat([keep_evenly(80, 64 - text - 2), torch.tensor([80,
+                                                                    81])])
+    torch.testing.assert_close(embeds[0, :64 - text], head(f)[0, kept])
+    strict = build(lm_dir, tasks=('video_qa', ), overflow='error',
+                   step_tokens=True)
+    with pytest.raises(ValueError,
+                       match='80 video tokens [+] 2 step tokens [+] '):
+        strict.loss(f, s)
