@@ -21,6 +21,7 @@ VIDEO_NORMS = (None, 'batch', 'center')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
+VIDEO = '<video>'  # where a prompt template puts the video tokens
 DEFAULT_RESAMPLER = dict(num_queries=8, num_layers=1, num_heads=4)
 DEFAULT_GENERATION = dict(strategy='greedy', max_new_tokens=16, num_beams=4,
                           temperature=1., top_k=0, top_p=1.,
@@ -181,6 +182,11 @@ class LLMHead(BaseHead):
             ``DEFAULT_RESAMPLER``).
         prompts (dict, optional): ``task -> template``; QA formats
             ``{question}``, captioning ``{start}`` and ``{end}`` (seconds).
+            The video tokens go before the prompt, or where the template
+            says ``<video>`` (once at most), e.g. ``'question: {question}
+            <video> answer:'``: the video tokens then read the question
+            (the LM is causal), as InstructBLIP's instruction-aware
+            queries do (Dai et al. 2023).
         answer_prefix (str): Put before every answer (``' '``: answers are
             new words after the prompt's colon).
         max_video_tokens (int, optional): Cap on the video tokens per text.
@@ -253,6 +259,10 @@ class LLMHead(BaseHead):
                              f'{sorted(DEFAULT_GENERATION)}')
         self.generation = dict(DEFAULT_GENERATION, **generation)
         self.prompts = dict(DEFAULT_PROMPTS, **(prompts or {}))
+        for task, template in self.prompts.items():
+            if template.count(VIDEO) > 1:
+                raise ValueError(f'prompts[{task!r}]={template!r} has '
+                                 f'{VIDEO} more than once')
         self.tasks = tasks
         self.segments = segments
         self.max_pred_segments = int(max_pred_segments)
@@ -445,7 +455,9 @@ class LLMHead(BaseHead):
         lm = self.llm
         rows = []
         for item in items:
-            prompt = lm.encode(item.prompt)
+            before, _, after = item.prompt.rpartition(VIDEO)
+            before = lm.encode(before) if before else []
+            prompt = lm.encode(after)
             target = [] if item.target is None else lm.encode(
                 self.answer_prefix + item.target) + [lm.eos_token_id]
             if item.span is None:
@@ -457,22 +469,24 @@ class LLMHead(BaseHead):
             kept = index[index >= first_step]
             index = index[index < first_step]
             index = index[keep_evenly(len(index), self._room(
-                len(index), len(prompt) + len(target) + new_tokens, item,
+                len(index),
+                len(before) + len(prompt) + len(target) + new_tokens, item,
                 len(kept)))]
             index = torch.cat([index, kept])
-            rows.append((video[item.video, index], prompt, target))
-        L = max(v.shape[0] + len(p) + len(t) for v, p, t in rows)
+            rows.append((before, video[item.video, index], prompt, target))
+        L = max(len(b) + v.shape[0] + len(p) + len(t)
+                for b, v, p, t in rows)
         C = video.shape[-1]
         embeds = video.new_zeros(len(rows), L, C)
         mask = torch.zeros(len(rows), L, dtype=torch.long,
                            device=video.device)
         labels = torch.full((len(rows), L), -100, dtype=torch.long,
                             device=video.device)
-        for r, (vid, prompt, target) in enumerate(rows):
-            ids = torch.tensor(prompt + target, dtype=torch.long,
+        for r, (before, vid, prompt, target) in enumerate(rows):
+            ids = torch.tensor(before + prompt + target, dtype=torch.long,
                                device=video.device)
-            text = lm.embed(ids).to(video.dtype)  # [P+T, C]
-            seq = torch.cat([vid, text])  # [n, C]
+            text = lm.embed(ids).to(video.dtype)  # [B+P+T, C]
+            seq = torch.cat([text[:len(before)], vid, text[len(before):]])
             n = seq.shape[0]
             embeds[r, L - n:] = seq
             mask[r, L - n:] = 1
@@ -480,7 +494,7 @@ class LLMHead(BaseHead):
                 # position i predicts token i+1: the last prompt token
                 # predicts the first answer token, ..., the last answer
                 # token predicts the end token
-                labels[r, L - len(target) - 1:L - 1] = ids[len(prompt):]
+                labels[r, L - len(target) - 1:L - 1] = ids[-len(target):]
         return embeds, mask, labels
 
     def _room(self, num_video: int, num_text: int, item: Item,

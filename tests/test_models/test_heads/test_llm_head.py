@@ -488,3 +488,47 @@ def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
     with pytest.raises(ValueError,
                        match='80 video tokens [+] 2 step tokens [+] '):
         strict.loss(f, s)
+
+
+def test_video_placed_where_the_prompt_says(lm_dir):
+    """``<video>`` in a template: ``[pad] [text before] [video] [text
+    after] [answer] [end]``; the loss still covers exactly the answer
+    tokens (checked against the sequence built by hand); generation
+    reads the same sequence (a batch gives the text of one at a time)."""
+    template = 'question: {question}<video> answer:'
+    head = build(lm_dir, tasks=('video_qa', ),
+                 prompts=dict(video_qa=template))
+    samples = [sample(QA), sample(QA[:1])]
+    f = feats()
+    items = head._items(samples, training=True)
+    embeds, mask, labels = head._sequences(f, samples, items, 0)
+    lm = head.llm
+    video = head(f)
+    nll, count = 0., 0
+    for r, item in enumerate(items):
+        before = lm.encode(f'question: {item.key}')
+        after = lm.encode(' answer:')
+        answer = lm.encode(' ' + item.target) + [lm.eos_token_id]
+        seq = torch.cat([lm.embed(torch.tensor(before)), video[item.video],
+                         lm.embed(torch.tensor(after + answer))])
+        L, n = labels.shape[1], seq.shape[0]
+        torch.testing.assert_close(embeds[r, L - n:], seq)
+        assert mask[r].tolist() == [0] * (L - n) + [1] * n
+        expected = torch.full((L, ), -100)
+        expected[L - len(answer) - 1:L - 1] = torch.tensor(answer)
+        assert torch.equal(labels[r], expected)
+        logits, _ = lm(seq[None], torch.ones(1, n, dtype=torch.long))
+        nll = nll + F.cross_entropy(logits[0, -len(answer) - 1:-1],
+                                    torch.tensor(answer), reduction='sum')
+        count += len(answer)
+    torch.testing.assert_close(head.loss(f, samples)['loss_answer'],
+                               nll / count, atol=1e-4, rtol=0)
+    head.eval()
+    head.generation['max_new_tokens'] = 4
+    both = head.predict(f, [sample(QA), sample(QA[:1])])
+    one = feats()
+    one.tokens = one.tokens[1:]
+    one.size, one.index = one.size[1:], one.index[1:]
+    assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
+    with pytest.raises(ValueError, match='more than once'):
+        build(lm_dir, prompts=dict(video_qa='<video> {question} <video>'))
