@@ -172,11 +172,12 @@ class LLMHead(BaseHead):
             the (normalised) tokens that cover the step
             (:func:`step_means`; Video-ChatGPT's temporal features, frame
             features pooled over space, Maaz et al. 2024), with its time
-            embedding, through the same projector. The LM then reads the
-            video's course (what happens last, how many actions) from a
-            handful of tokens in time order rather than from every token
-            of every step. A caption's segment takes the step tokens it
-            overlaps too. Not with ``projector='resampler'``.
+            embedding, through the same projector: a handful of tokens in
+            time order from which the LM can read the video's course
+            (on the demo data level with the MLP on every token alone,
+            docs/LANGUAGE_MODELS.md). A caption's segment takes the step
+            tokens it overlaps too; cutting to fit the context keeps them
+            whole. Not with ``projector='resampler'``.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
