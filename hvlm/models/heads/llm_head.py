@@ -505,14 +505,14 @@ class LLMHead(BaseHead):
         keep = num_video if self.max_video_tokens is None else min(
             num_video, self.max_video_tokens)
         context = self.llm.context_length
+        if keep + num_steps + num_text <= context:
+            return keep
         steps = f' + {num_steps} step tokens' if num_steps else ''
         what = (f'{keep} video tokens{steps} + {num_text} text tokens '
                 f'(prompt {item.prompt!r}, answer and room to generate) '
                 f'exceed the context of {self.llm.pretrained} ({context} '
                 'tokens)')
         num_text += num_steps
-        if keep + num_text <= context:
-            return keep
         if self.overflow == 'error' or num_text >= context:
             raise ValueError(
                 f'{what}; set max_video_tokens, a shorter prompt, or '
