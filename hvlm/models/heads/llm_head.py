@@ -8,6 +8,7 @@ from torch import Tensor
 
 from hvlm.registry import HEADS, MODELS
 from hvlm.structures import SampleList, VideoFeatures
+from ..language.generation import PREFIX_ATTENTION
 from ..text import TextTransformerLayer
 from .base_head import BaseHead, global_mean
 from .video_memory import (step_means, step_times, time_features,
@@ -167,6 +168,14 @@ class LLMHead(BaseHead):
             (docs/LANGUAGE_MODELS.md, "Learns, measured"). ``'center'``:
             the mean removed per channel and one scale for all channels
             (``RunningCenter``). ``None``: the tokens as they are.
+        video_attention (str): How the video tokens attend among
+            themselves in the LM: ``'causal'`` as text does (each reads the
+            tokens before it), ``'bidirectional'`` every video token reads
+            every other (PaliGemma's prefix-LM, Beyer et al. 2024), or
+            ``'self'`` each reads only itself, so that the prompt and the
+            answer read every video token as the encoder left it (as the
+            fixed heads' cross-attention does). Text tokens attend
+            causally in every case (:func:`prefix_attention_mask`).
         step_tokens (bool): Add one token per time step of the sampled
             video (``num_clips * T0``) after the video tokens: the mean of
             the (normalised) tokens that cover the step
@@ -215,6 +224,7 @@ class LLMHead(BaseHead):
                  projector: str = 'mlp',
                  resampler: Optional[dict] = None,
                  video_norm: Optional[str] = None,
+                 video_attention: str = 'causal',
                  step_tokens: bool = False,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
@@ -242,6 +252,10 @@ class LLMHead(BaseHead):
         if video_norm not in VIDEO_NORMS:
             raise ValueError(f'video_norm={video_norm!r} must be one of '
                              f'{VIDEO_NORMS}')
+        if video_attention not in PREFIX_ATTENTION:
+            raise ValueError(f'video_attention={video_attention!r} must be '
+                             f'one of {PREFIX_ATTENTION}')
+        self.video_attention = video_attention
         if step_tokens and projector == 'resampler':
             raise ValueError('step_tokens=True reads every token of a step; '
                              "projector='resampler' already reads each "
@@ -442,10 +456,11 @@ class LLMHead(BaseHead):
 
     def _sequences(self, feats: VideoFeatures, data_samples: SampleList,
                    items: List[Item], new_tokens: int
-                   ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Left-padded ``embeds [S, L, C]``, ``mask [S, L]`` and ``labels
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Left-padded ``embeds [S, L, C]``, ``mask [S, L]``, ``labels
         [S, L]`` (the token each position must predict next, ``-100`` where
-        nothing is predicted: video, prompt and padding).
+        nothing is predicted: video, prompt and padding) and ``is_video
+        [S, L]`` (the video tokens' positions).
 
         ``new_tokens`` is room left for generation (0 in training, where
         the target is part of the sequence)."""
@@ -483,6 +498,8 @@ class LLMHead(BaseHead):
                            device=video.device)
         labels = torch.full((len(rows), L), -100, dtype=torch.long,
                             device=video.device)
+        is_video = torch.zeros(len(rows), L, dtype=torch.bool,
+                               device=video.device)
         for r, (before, vid, prompt, target) in enumerate(rows):
             ids = torch.tensor(before + prompt + target, dtype=torch.long,
                                device=video.device)
@@ -491,12 +508,14 @@ class LLMHead(BaseHead):
             n = seq.shape[0]
             embeds[r, L - n:] = seq
             mask[r, L - n:] = 1
+            first = L - n + len(before)
+            is_video[r, first:first + vid.shape[0]] = True
             if target:
                 # position i predicts token i+1: the last prompt token
                 # predicts the first answer token, ..., the last answer
                 # token predicts the end token
                 labels[r, L - len(target) - 1:L - 1] = ids[-len(target):]
-        return embeds, mask, labels
+        return embeds, mask, labels, is_video
 
     def _room(self, num_video: int, num_text: int, item: Item,
               num_steps: int = 0) -> int:
@@ -535,12 +554,13 @@ class LLMHead(BaseHead):
             p.sum() for p in self.parameters() if p.requires_grad) * 0.
         losses = {}
         if items:
-            embeds, mask, labels = self._sequences(feats, data_samples,
-                                                   items, 0)
+            embeds, mask, labels, is_video = self._sequences(
+                feats, data_samples, items, 0)
             ids = self._domains(items, data_samples)
             logits, _ = self.llm(
                 embeds, mask, (mask.cumsum(-1) - 1).clamp_min(0),
-                domain_ids=None if ids is None else ids.to(embeds.device))
+                domain_ids=None if ids is None else ids.to(embeds.device),
+                prefix=is_video, prefix_attention=self.video_attention)
             nll = nn.functional.cross_entropy(
                 logits.float().flatten(0, 1), labels.flatten(),
                 ignore_index=-100, reduction='none').view_as(labels)
@@ -564,8 +584,8 @@ class LLMHead(BaseHead):
                  items: List[Item]) -> List[str]:
         """The text the LM writes for each item."""
         cfg = self.generation
-        embeds, mask, _ = self._sequences(feats, data_samples, items,
-                                          cfg['max_new_tokens'])
+        embeds, mask, _, is_video = self._sequences(
+            feats, data_samples, items, cfg['max_new_tokens'])
         ids = self._domains(items, data_samples)
         out = self.llm.generate(
             embeds, mask, cfg['max_new_tokens'], strategy=cfg['strategy'],
@@ -573,7 +593,8 @@ class LLMHead(BaseHead):
             top_k=cfg['top_k'], top_p=cfg['top_p'],
             length_penalty=cfg['length_penalty'], use_cache=cfg['use_cache'],
             generator=torch.Generator().manual_seed(cfg['seed']),
-            domain_ids=None if ids is None else ids.to(embeds.device))
+            domain_ids=None if ids is None else ids.to(embeds.device),
+            prefix=is_video, prefix_attention=self.video_attention)
         return [self.llm.decode(row) for row in out]
 
     def predict(self, feats: VideoFeatures, data_samples: SampleList,

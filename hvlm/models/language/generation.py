@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 
 STRATEGIES = ('greedy', 'beam', 'sample')
+# how the prefix's (video) tokens attend among themselves
+PREFIX_ATTENTION = ('causal', 'bidirectional', 'self')
 Step = Callable[[Tensor, Tensor, Tensor, object], Tuple[Tensor, object]]
 Embed = Callable[[Tensor], Tensor]
 Reorder = Callable[[object, Tensor], object]
@@ -22,6 +24,44 @@ def left_pad_positions(mask: Tensor) -> Tensor:
     """``[N, L]`` position of every token among its row's real tokens
     (0 on the left padding)."""
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def prefix_attention_mask(mask: Tensor, prefix: Tensor, query_len: int,
+                          mode: str, dtype: torch.dtype) -> Tensor:
+    """The additive attention mask ``[N, 1, query_len, K]`` (0 where a
+    query reads a key, the dtype's lowest value where it does not) of the
+    last ``query_len`` of ``K`` positions of left-padded rows (``mask
+    [N, K]``, 0 on the padding), where the positions flagged in ``prefix
+    [N, K]`` (the video tokens) attend among themselves as ``mode`` says:
+
+    - ``'causal'``: as every other token, to themselves and what precedes;
+    - ``'bidirectional'``: also to every later prefix token (the prefix-LM
+      of PaliGemma, Beyer et al. 2024: image tokens and prompt read each
+      other both ways);
+    - ``'self'``: to themselves only, so that each stays what it was, as
+      the video memory a cross-attention head reads.
+
+    Every other query attends causally to all real tokens before it. A
+    padding query reads nothing (its row of the softmax is uniform and its
+    output unused).
+    """
+    if mode not in PREFIX_ATTENTION:
+        raise ValueError(f'prefix attention {mode!r} must be one of '
+                         f'{PREFIX_ATTENTION}')
+    K = mask.shape[1]
+    keys = torch.arange(K, device=mask.device)
+    queries = keys[K - query_len:]
+    allowed = keys[None, :] <= queries[:, None]  # [q, K] causal
+    prefix = prefix.bool()
+    query_prefix = prefix[:, K - query_len:, None]  # [N, q, 1]
+    if mode == 'bidirectional':
+        allowed = allowed | (query_prefix & prefix[:, None, :])
+    elif mode == 'self':
+        allowed = torch.where(query_prefix,
+                              keys[None, :] == queries[:, None], allowed)
+    allowed = allowed & mask.bool()[:, None, :]  # [N, q, K]
+    out = torch.zeros(allowed.shape, dtype=dtype, device=mask.device)
+    return out.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
 
 
 def filter_logits(logits: Tensor, top_k: int = 0,

@@ -14,7 +14,7 @@ from ..layers.hf_local import (check_directory, fingerprint,
                                import_transformers, load_tokenizer,
                                quiet_transformers, same_fingerprint,
                                set_train_mode_by_grad)
-from .generation import STRATEGIES, Decoder
+from .generation import STRATEGIES, Decoder, prefix_attention_mask
 from .peft_format import load_peft_adapter, save_peft_adapter
 
 DTYPES = dict(float32=torch.float32, bfloat16=torch.bfloat16,
@@ -296,11 +296,28 @@ class HFCausalLM(BaseModule):
                 position_ids: Optional[Tensor] = None,
                 past_key_values=None,
                 use_cache: bool = False,
-                domain_ids: Optional[Tensor] = None):
+                domain_ids: Optional[Tensor] = None,
+                prefix: Optional[Tensor] = None,
+                prefix_attention: str = 'causal'):
         """``inputs_embeds [B, L, C]`` (left-padded: ``attention_mask
         [B, L']`` is 0 on padding; ``L' > L`` with a cache) -> logits
-        ``[B, L, V]`` and the cache (``None`` without ``use_cache``)."""
+        ``[B, L, V]`` and the cache (``None`` without ``use_cache``).
+
+        ``prefix [B, L'']`` (``L'' <= L'``, the rest ``False``) flags the
+        tokens (the video's) that attend among themselves as
+        ``prefix_attention`` says (:func:`prefix_attention_mask`:
+        ``'causal'``, ``'bidirectional'`` or ``'self'``); the others
+        attend causally."""
         self._select(domain_ids)
+        queries = inputs_embeds.shape[1]
+        if prefix is not None and prefix_attention != 'causal' and bool(
+                prefix[:, attention_mask.shape[1] - queries:].any()):
+            # a 4D mask goes to the attention layers as it is
+            prefix = nn.functional.pad(
+                prefix.bool(), (0, attention_mask.shape[1] - prefix.shape[1]))
+            attention_mask = prefix_attention_mask(
+                attention_mask, prefix, queries, prefix_attention,
+                self.dtype)
         # transformers >= 5.25 names the cache `cache`, before it
         # `past_key_values`
         key = 'cache' if self._cache_kwarg else 'past_key_values'
@@ -343,7 +360,9 @@ class HFCausalLM(BaseModule):
                  length_penalty: float = 1.,
                  use_cache: bool = True,
                  generator: Optional[torch.Generator] = None,
-                 domain_ids: Optional[Tensor] = None) -> List[List[int]]:
+                 domain_ids: Optional[Tensor] = None,
+                 prefix: Optional[Tensor] = None,
+                 prefix_attention: str = 'causal') -> List[List[int]]:
         """Continue each left-padded row of ``inputs_embeds [B, L, C]``;
         returns each row's new token ids (the end token left out).
 
@@ -354,6 +373,9 @@ class HFCausalLM(BaseModule):
             use_cache (bool): Reuse keys and values (the default); without
                 it every step reruns the sequence (the speed baseline).
             domain_ids (Tensor, optional): ``[B]`` LoRA domain per row.
+            prefix (Tensor, optional): ``[B, L]`` flags of the tokens that
+                attend among themselves as ``prefix_attention`` says (see
+                :meth:`forward`).
         """
         if strategy not in STRATEGIES:
             raise ValueError(f'strategy={strategy!r} must be one of '
@@ -371,10 +393,13 @@ class HFCausalLM(BaseModule):
             domain_ids = domain_ids.repeat_interleave(num_beams)
         if domain_ids is not None:
             domain_ids = domain_ids.to(inputs_embeds.device)
+        if prefix is not None and strategy == 'beam':
+            # a beam's rows stay among its source row's beams
+            prefix = prefix.repeat_interleave(num_beams, 0)
 
         def step(embeds, mask, positions, past):
             return self(embeds, mask, positions, past, use_cache,
-                        domain_ids)
+                        domain_ids, prefix, prefix_attention)
 
         def reorder(past, rows):
             past.reorder_cache(rows)

@@ -57,7 +57,7 @@ def test_loss_covers_exactly_the_answer_tokens(lm_dir):
     samples = [sample(QA), sample(QA[:1])]
     f = feats()
     items = head._items(samples, training=True)
-    embeds, mask, labels = head._sequences(f, samples, items, 0)
+    embeds, mask, labels, _ = head._sequences(f, samples, items, 0)
     lm = head.llm
     video = head(f)  # [V, M, C_lm]
     nll, count = 0., 0
@@ -166,7 +166,7 @@ def test_too_long_for_the_context(lm_dir):
     s = [sample(QA[:1]), sample(QA[:1])]
     head = build(lm_dir, tasks=('video_qa', ))
     items = head._items(s, training=True)
-    embeds, mask, labels = head._sequences(f, s, items, 0)
+    embeds, mask, labels, _ = head._sequences(f, s, items, 0)
     assert embeds.shape[1] == 64 and bool(mask.all())
     text = len(head.llm.encode(items[0].prompt)) + len(
         head.llm.encode(' ' + items[0].target)) + 1
@@ -476,7 +476,7 @@ def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
     s = [sample(QA[:1]), sample(QA[:1])]
     head = build(lm_dir, tasks=('video_qa', ), step_tokens=True)
     items = head._items(s, training=True)
-    embeds, mask, _ = head._sequences(f, s, items, 0)
+    embeds, mask, _, _ = head._sequences(f, s, items, 0)
     assert embeds.shape[1] == 64 and bool(mask.all())
     text = len(head.llm.encode(items[0].prompt)) + len(
         head.llm.encode(' ' + items[0].target)) + 1
@@ -501,7 +501,7 @@ def test_video_placed_where_the_prompt_says(lm_dir):
     samples = [sample(QA), sample(QA[:1])]
     f = feats()
     items = head._items(samples, training=True)
-    embeds, mask, labels = head._sequences(f, samples, items, 0)
+    embeds, mask, labels, _ = head._sequences(f, samples, items, 0)
     lm = head.llm
     video = head(f)
     nll, count = 0., 0
@@ -532,3 +532,52 @@ def test_video_placed_where_the_prompt_says(lm_dir):
     assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
     with pytest.raises(ValueError, match='more than once'):
         build(lm_dir, prompts=dict(video_qa='<video> {question} <video>'))
+
+
+@pytest.mark.parametrize('mode', ['bidirectional', 'self'])
+def test_video_attention_flags_the_video_tokens(lm_dir, mode):
+    """``video_attention``: the flags mark exactly the video tokens (here
+    inside the prompt); the loss is the LM's with that mask on each row
+    alone; a batch predicts what one video alone does; and the mode
+    changes what the LM reads."""
+    template = 'question: {question}<video> answer:'
+    head = build(lm_dir, tasks=('video_qa', ), video_attention=mode,
+                 prompts=dict(video_qa=template))
+    samples = [sample(QA), sample(QA[:1])]
+    f = feats()
+    items = head._items(samples, training=True)
+    embeds, mask, labels, is_video = head._sequences(f, samples, items, 0)
+    lm, M = head.llm, f.tokens.shape[1]
+    nll, count = 0., 0
+    for r, item in enumerate(items):
+        before = len(lm.encode(f'question: {item.key}'))
+        n = int(mask[r].sum())
+        L = mask.shape[1]
+        flags = torch.zeros(n, dtype=torch.bool)
+        flags[before:before + M] = True
+        assert torch.equal(is_video[r], torch.cat([
+            torch.zeros(L - n, dtype=torch.bool), flags]))
+        logits, _ = lm(embeds[r:r + 1, L - n:],
+                       torch.ones(1, n, dtype=torch.long),
+                       prefix=flags[None], prefix_attention=mode)
+        picked = labels[r, L - n:] != -100
+        nll = nll + F.cross_entropy(logits[0][picked],
+                                    labels[r, L - n:][picked],
+                                    reduction='sum')
+        count += int(picked.sum())
+    loss = head.loss(f, samples)['loss_answer']
+    torch.testing.assert_close(loss, nll / count, atol=1e-4, rtol=0)
+    causal = build(lm_dir, tasks=('video_qa', ),
+                   prompts=dict(video_qa=template))
+    causal.load_state_dict(head.state_dict())
+    other = causal.loss(f, samples)['loss_answer'].item()
+    assert abs(other - loss.item()) > 1e-4
+    head.eval()
+    head.generation['max_new_tokens'] = 4
+    both = head.predict(f, [sample(QA), sample(QA[:1])])
+    one = feats()
+    one.tokens = one.tokens[1:]
+    one.size, one.index = one.size[1:], one.index[1:]
+    assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
+    with pytest.raises(ValueError, match="video_attention='full'"):
+        build(lm_dir, video_attention='full')

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import hvlm.models  # noqa: F401
-from hvlm.models.language import filter_logits
+from hvlm.models.language import filter_logits, left_pad_positions
+from hvlm.models.language.generation import prefix_attention_mask
 from hvlm.registry import MODELS
 
 PROMPTS = ['question: what does the person do? answer:', 'caption:',
@@ -178,3 +179,108 @@ def test_bfloat16(lm_dirs):
     assert (a.float() - b).abs().max() < 0.1 * b.abs().max()
     with pytest.raises(ValueError, match="dtype='fp8'"):
         build(path, dtype='fp8')
+
+
+def test_prefix_attention_mask_matches_loops():
+    # two left-padded rows of 6: row 0 [pad, t, v, v, v, t], row 1
+    # [t, v, v, t, t, t]; the last q positions are the queries
+    mask = torch.tensor([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    prefix = torch.tensor([[0, 0, 1, 1, 1, 0], [0, 1, 1, 0, 0, 0]]).bool()
+    K = 6
+    for mode in ('causal', 'bidirectional', 'self'):
+        for q in (6, 2):
+            out = prefix_attention_mask(mask, prefix, q, mode, torch.float32)
+            assert out.shape == (2, 1, q, K)
+            for n in range(2):
+                for a in range(q):
+                    i = K - q + a
+                    for j in range(K):
+                        if not mask[n, j]:
+                            ok = False
+                        elif prefix[n, i] and mode == 'self':
+                            ok = j == i
+                        elif prefix[n, i] and mode == 'bidirectional':
+                            ok = j <= i or bool(prefix[n, j])
+                        else:
+                            ok = j <= i
+                        want = 0. if ok else torch.finfo(torch.float32).min
+                        assert out[n, 0, a, j] == want, (mode, q, n, i, j)
+    with pytest.raises(ValueError, match="'both'.*must be one of"):
+        prefix_attention_mask(mask, prefix, 6, 'both', torch.float32)
+
+
+@pytest.mark.parametrize('family', ['llama', 'gpt2'])
+def test_video_tokens_attend_as_the_prefix_mode_says(lm_dirs, family):
+    """Which positions' outputs change when one token changes, and (for
+    ``'self'``) each video token's output against the LM run on that token
+    alone at its position."""
+    lm = build(lm_dirs[family][0])
+    g = torch.Generator().manual_seed(0)
+    # [pad, text, v, v, v, text, text]
+    embeds = torch.randn(1, 7, lm.embed_dims, generator=g)
+    mask = torch.tensor([[0, 1, 1, 1, 1, 1, 1]])
+    positions = left_pad_positions(mask)
+    prefix = torch.tensor([[0, 0, 1, 1, 1, 0, 0]]).bool()
+    real = slice(1, None)
+
+    def run(x, mode):
+        return lm(x, mask, positions, prefix=prefix,
+                  prefix_attention=mode)[0][0]
+
+    def changed(mode, where):
+        x = embeds.clone()
+        # not a constant: a LayerNorm (GPT-2) would remove it
+        x[0, where] += torch.randn(lm.embed_dims, generator=g)
+        diff = (run(x, mode) - run(embeds, mode)).abs().amax(-1)
+        return (diff > 1e-5).tolist()[real]
+
+    assert changed('causal', 4) == [False, False, False, True, True, True]
+    assert changed('bidirectional', 4) == [False, True, True, True, True,
+                                           True]
+    assert changed('self', 4) == [False, False, False, True, True, True]
+    assert changed('self', 2) == [False, True, False, False, True, True]
+    for mode in ('bidirectional', 'self'):
+        # text stays causal: a later text token changes nothing before it
+        assert changed(mode, 5) == [False] * 4 + [True, True]
+    out = run(embeds, 'self')
+    for i in (2, 3, 4):
+        alone, _ = lm(embeds[:, i:i + 1], torch.ones(1, 1, dtype=torch.long),
+                      positions[:, i:i + 1])
+        torch.testing.assert_close(out[i], alone[0, 0], atol=1e-5, rtol=0)
+    # the causal mode is the LM's own mask
+    torch.testing.assert_close(run(embeds, 'causal'),
+                               lm(embeds, mask, positions)[0][0])
+
+
+@pytest.mark.parametrize('mode', ['bidirectional', 'self'])
+def test_prefix_generation_with_cache_batch_and_beams(lm_dirs, mode):
+    """Generation with a prefix mode: the cache gives what rerunning the
+    whole sequence gives, and a left-padded batch what each row alone
+    gives, for greedy and beam search."""
+    lm = build(lm_dirs['llama'][0])
+    g = torch.Generator().manual_seed(1)
+    video = torch.randn(2, 3, lm.embed_dims, generator=g)
+    text, mask = left_pad(lm, PROMPTS[:2])
+    embeds = torch.cat([video, text], 1)
+    # left padding goes before the video
+    pad = (mask == 0).sum(1)
+    rows, masks, prefixes = [], [], []
+    for n in range(2):
+        seq = torch.cat([video[n], text[n, pad[n]:]])
+        rows.append(torch.cat([text[n, :pad[n]], seq]))
+        masks.append(torch.cat([torch.zeros(pad[n]), torch.ones(len(seq))]))
+        prefixes.append(torch.cat([torch.zeros(pad[n]), torch.ones(3),
+                                   torch.zeros(len(seq) - 3)]))
+    embeds = torch.stack(rows)
+    mask, prefix = torch.stack(masks).long(), torch.stack(prefixes).bool()
+    for kwargs in (dict(strategy='greedy'),
+                   dict(strategy='beam', num_beams=3)):
+        kwargs.update(prefix=prefix, prefix_attention=mode)
+        batch = lm.generate(embeds, mask, 5, **kwargs)
+        assert lm.generate(embeds, mask, 5, use_cache=False,
+                           **kwargs) == batch, kwargs
+        for n in range(2):
+            one = dict(kwargs, prefix=prefix[n:n + 1, pad[n]:])
+            assert lm.generate(embeds[n:n + 1, pad[n]:],
+                               mask[n:n + 1, pad[n]:], 5,
+                               **one)[0] == batch[n], (kwargs, n)
