@@ -23,7 +23,8 @@ def test_demo_lm_then_two_training_stages(tiny_demo_root, tmp_path):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     assert tool.main([TINY, '--out', str(lm), '--steps', '10',
-                      '--hidden-size', '32', '--batch-size', '8',
+                      '--pack', '64', '--hidden-size', '32',
+                      '--batch-size', '8',
                       '--cfg-options',
                       *data_options(tiny_demo_root)[:1]]) == 0
     assert (lm / 'config.json').is_file()

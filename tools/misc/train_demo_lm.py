@@ -36,6 +36,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='also train on each text after a description of its video in '
         'words (its captions), so that the LM learns to read what comes '
         'before the prompt')
+    parser.add_argument(
+        '--pack', type=int, default=0,
+        help='train on rows of this many tokens, texts joined one after '
+        'another (as LMs are pretrained), so that the LM learns to attend '
+        'over the distances of a long video prefix; 0: one text per row')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='override config keys')
     return parser.parse_args(argv)
@@ -73,7 +78,7 @@ def main(argv=None) -> int:
     result = train_demo_lm(
         texts, out, hidden_size=args.hidden_size, num_layers=args.layers,
         steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-        log=print)
+        pack=args.pack, log=print)
     print(f'saved {int(result["params"])} parameters to {out}; loss '
           f'{result["first_loss"]:.3f} (first 10 steps) -> '
           f'{result["last_loss"]:.3f} (last 10)')

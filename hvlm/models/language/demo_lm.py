@@ -110,6 +110,21 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
         tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD)
 
 
+def packed_row(texts: Sequence[List[int]], length: int,
+               generator: torch.Generator) -> List[int]:
+    """``length`` token ids: texts (token ids, each ending with the end
+    token) drawn at random and joined one after another, the last one cut
+    (a pretraining row of packed documents)."""
+    if length < 1 or not texts:
+        raise ValueError(f'length={length} must be positive and texts '
+                         'non-empty')
+    row = []
+    while len(row) < length:
+        row += texts[int(torch.randint(len(texts), (1, ),
+                                       generator=generator))]
+    return row[:length]
+
+
 def train_demo_lm(texts: Sequence[str],
                   out_dir: str,
                   vocab_size: int = 512,
@@ -121,9 +136,19 @@ def train_demo_lm(texts: Sequence[str],
                   batch_size: int = 32,
                   lr: float = 3e-3,
                   seed: int = 0,
+                  pack: int = 0,
                   log: Iterable = None) -> Dict[str, float]:
     """Train a LLaMA-style LM on ``texts`` (each ended by the end token) and
     save it with its tokenizer into ``out_dir``.
+
+    Each batch row is one text, or with ``pack > 0`` texts drawn at random
+    and joined (each after the previous one's end token) into rows of
+    ``pack`` tokens, as LMs are pretrained on packed documents (GPT-2,
+    LLaMA): the positions and distances the LM learns to attend over then
+    reach ``pack``. Unpacked, they reach only the longest text (about 55
+    tokens on the demo), while the LLM head puts its video tokens before
+    the prompt: 128 of them, so the prompt reads them from distances the
+    LM never saw.
 
     Returns:
         dict: ``first_loss`` and ``last_loss`` (mean next-token
@@ -148,12 +173,17 @@ def train_demo_lm(texts: Sequence[str],
                                   weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    if pack < 0 or pack > context:
+        raise ValueError(f'pack={pack} must be in [0, context={context}]')
     g = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
     for step in range(steps):
-        batch = [ids[i] for i in torch.randint(len(ids), (batch_size, ),
-                                               generator=g).tolist()]
+        if pack:
+            batch = [packed_row(ids, pack, g) for _ in range(batch_size)]
+        else:
+            batch = [ids[i] for i in torch.randint(
+                len(ids), (batch_size, ), generator=g).tolist()]
         L = min(max(map(len, batch)), context)
         x = torch.full((batch_size, L), tokenizer.pad_token_id)
         labels = torch.full((batch_size, L), -100)

@@ -1,7 +1,8 @@
 """The texts the demo LM is trained on (tools/misc/train_demo_lm.py)."""
 import pytest
+import torch
 
-from hvlm.models.language.demo_lm import dataset_texts
+from hvlm.models.language.demo_lm import dataset_texts, packed_row
 
 QA = 'question: {question} answer:'
 CAPTION = 'caption from {start:.1f}s to {end:.1f}s:'
@@ -66,3 +67,26 @@ def test_context_adds_each_text_after_its_video_in_words():
 def test_no_text_is_an_error():
     with pytest.raises(ValueError, match='no question and no caption'):
         dataset_texts(FakeDataset([dict()]), QA, CAPTION, context=True)
+
+
+def test_packed_rows_join_whole_texts_up_to_the_length():
+    texts = [[5, 6, 0], [7, 0], [8, 9, 10, 0]]  # 0: the end token
+    g = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        row = packed_row(texts, 11, g)
+        assert len(row) == 11
+        # split at the end tokens: every piece but the last is a whole text,
+        # the last a text's beginning
+        pieces, start = [], 0
+        for i, t in enumerate(row):
+            if t == 0:
+                pieces.append(row[start:i + 1])
+                start = i + 1
+        rest = row[start:]
+        assert all(p in texts for p in pieces)
+        assert any(t[:len(rest)] == rest for t in texts)
+        seen.update(map(tuple, pieces))
+    assert seen == set(map(tuple, texts))  # drawn from all of them
+    with pytest.raises(ValueError, match='length=0'):
+        packed_row(texts, 0, g)
