@@ -148,7 +148,8 @@ def train_demo_lm(texts: Sequence[str],
     reach ``pack``. Unpacked, they reach only the longest text (about 55
     tokens on the demo), while the LLM head puts its video tokens before
     the prompt: 128 of them, so the prompt reads them from distances the
-    LM never saw.
+    LM never saw. (Measured on the demo: the LLM head answered worse
+    behind a packed demo LM, docs/LANGUAGE_MODELS.md.)
 
     Returns:
         dict: ``first_loss`` and ``last_loss`` (mean next-token
