@@ -490,6 +490,18 @@ def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
         strict.loss(f, s)
 
 
+def assert_batch_answers_as_one_alone(head):
+    """The second of two videos answered in a batch = answered alone (its
+    tokens only)."""
+    head.eval()
+    head.generation['max_new_tokens'] = 4
+    both = head.predict(feats(), [sample(QA), sample(QA[:1])])
+    one = feats()
+    one.tokens = one.tokens[1:]
+    one.size, one.index = one.size[1:], one.index[1:]
+    assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
+
+
 def test_video_placed_where_the_prompt_says(lm_dir):
     """``<video>`` in a template: ``[pad] [text before] [video] [text
     after] [answer] [end]``; the loss still covers exactly the answer
@@ -523,13 +535,7 @@ def test_video_placed_where_the_prompt_says(lm_dir):
         count += len(answer)
     torch.testing.assert_close(head.loss(f, samples)['loss_answer'],
                                nll / count, atol=1e-4, rtol=0)
-    head.eval()
-    head.generation['max_new_tokens'] = 4
-    both = head.predict(f, [sample(QA), sample(QA[:1])])
-    one = feats()
-    one.tokens = one.tokens[1:]
-    one.size, one.index = one.size[1:], one.index[1:]
-    assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
+    assert_batch_answers_as_one_alone(head)
     with pytest.raises(ValueError, match='more than once'):
         build(lm_dir, prompts=dict(video_qa='<video> {question} <video>'))
 
@@ -572,12 +578,6 @@ def test_video_attention_flags_the_video_tokens(lm_dir, mode):
     causal.load_state_dict(head.state_dict())
     other = causal.loss(f, samples)['loss_answer'].item()
     assert abs(other - loss.item()) > 1e-4
-    head.eval()
-    head.generation['max_new_tokens'] = 4
-    both = head.predict(f, [sample(QA), sample(QA[:1])])
-    one = feats()
-    one.tokens = one.tokens[1:]
-    one.size, one.index = one.size[1:], one.index[1:]
-    assert head.predict(one, [sample(QA[:1])])[0].pred_qa == both[1].pred_qa
+    assert_batch_answers_as_one_alone(head)
     with pytest.raises(ValueError, match="video_attention='full'"):
         build(lm_dir, video_attention='full')
