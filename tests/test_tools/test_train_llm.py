@@ -38,8 +38,8 @@ def test_demo_lm_then_two_training_stages(tiny_demo_root, tmp_path):
              *data_options(tiny_demo_root), timeout=600)
     log = find_one(work, '*.log').read_text()
     assert 'qa/top1' in log and 'caption/CIDEr' in log
-    assert "epoch 1: the LoRA of head.heads.language's LM frozen" in log
-    assert "epoch 2: the LoRA of head.heads.language's LM trains" in log
+    assert "epoch 1: head.heads.language: the LM's LoRA frozen" in log
+    assert "epoch 2: head.heads.language: the LM's LoRA trains" in log
 
     def state(epoch):
         return torch.load(work / f'epoch_{epoch}.pth', map_location='cpu',

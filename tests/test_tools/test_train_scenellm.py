@@ -35,8 +35,8 @@ def test_train_scenellm_demo_end_to_end(tmp_path):
              f'model.llm.pretrained={lm}', 'model.freeze_llm_epochs=1',
              'default_hooks.logger.interval=1', *opts, timeout=600)
     log = find_one(work, '*.log').read_text()
-    assert "epoch 1: the LoRA of SceneLLM's LM frozen" in log
-    assert "epoch 2: the LoRA of SceneLLM's LM trains" in log
+    assert "epoch 1: SceneLLM: the LM's LoRA frozen" in log
+    assert "epoch 2: SceneLLM: the LM's LoRA trains" in log
     assert 'loss_commitment' in log and 'loss_codebook' in log
     scalars = [json.loads(line) for line in find_one(
         work, 'scalars.json').read_text().splitlines()]

@@ -1,4 +1,5 @@
-"""Train the projector into a language model first, then the LM's LoRA."""
+"""Train the projector into a language model first, then the LM (its LoRA,
+or all of it)."""
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -8,14 +9,15 @@ from hvlm.registry import HOOKS
 
 @HOOKS.register_module()
 class LLMStageHook(Hook):
-    """Keep the LoRA factors of every LLM head's language model frozen for
-    the first ``freeze_llm_epochs`` epochs, then train them.
+    """Keep what every LLM head's language model trains frozen for the
+    first ``freeze_llm_epochs`` epochs, then train it: the LoRA factors,
+    and with ``llm.freeze=False`` every weight of the LM.
 
     A projector trained from scratch sends noise into the LM at first;
-    adapting the LM to that noise would waste its LoRA. So the projector
-    learns alone first (LLaVA's stage 1), then LoRA joins it (stage 2),
-    usually with its own learning rate (``llm_lr`` in ``configs/llm/``,
-    through ``paramwise_cfg.custom_keys``). The stage is read from
+    adapting the LM to that noise would waste its LoRA (or its weights).
+    So the projector learns alone first (LLaVA's stage 1), then the LM
+    joins it (stage 2), usually with its own learning rate (``llm_lr`` in
+    ``configs/llm/``, through ``paramwise_cfg.custom_keys``). The stage is read from
     ``runner.epoch`` before each epoch, so a resumed run is in the right
     stage without saved state.
 
@@ -56,7 +58,9 @@ class LLMStageHook(Hook):
                 head.set_llm_trainable(train)
                 self._state[name] = train
                 state = 'trains' if train else 'frozen (projector only)'
+                part = getattr(getattr(head, 'llm', None), 'trained_part',
+                               "the LM's LoRA")
                 print_log(
-                    f'LLMStageHook: epoch {runner.epoch + 1}: the LoRA of '
-                    f'{name or type(head).__name__}\'s LM {state}',
+                    f'LLMStageHook: epoch {runner.epoch + 1}: '
+                    f'{name or type(head).__name__}: {part} {state}',
                     logger='current')

@@ -11,14 +11,15 @@ from hvlm.structures import SampleList, VideoFeatures
 from ..language.generation import PREFIX_ATTENTION
 from ..text import TextTransformerLayer
 from .base_head import BaseHead, global_mean
-from .video_memory import (step_means, step_times, time_features,
-                           video_memory)
+from .video_memory import (step_maxima, step_means, step_times,
+                           time_features, video_memory)
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
 PROJECTORS = ('linear', 'mlp', 'vocab', 'resampler')
 SEGMENTS = ('auto', 'gt', 'pred', 'video')
 VIDEO_NORMS = (None, 'batch', 'center')
+STEP_TOKENS = (False, True, 'mean', 'max')
 DEFAULT_PROMPTS = dict(
     video_qa='question: {question} answer:',
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
@@ -176,17 +177,20 @@ class LLMHead(BaseHead):
             answer read every video token as the encoder left it (as the
             fixed heads' cross-attention does). Text tokens attend
             causally in every case (:func:`prefix_attention_mask`).
-        step_tokens (bool): Add one token per time step of the sampled
-            video (``num_clips * T0``) after the video tokens: the mean of
-            the (normalised) tokens that cover the step
-            (:func:`step_means`; Video-ChatGPT's temporal features, frame
-            features pooled over space, Maaz et al. 2024), with its time
-            embedding, through the same projector: a handful of tokens in
-            time order from which the LM can read the video's course
-            (on the demo data level with the MLP on every token alone,
-            docs/LANGUAGE_MODELS.md). A caption's segment takes the step
-            tokens it overlaps too; cutting to fit the context keeps them
-            whole. Not with ``projector='resampler'``.
+        step_tokens (bool | str): Add one token per time step of the
+            sampled video (``num_clips * T0``) after the video tokens,
+            with its time embedding, through the same projector: a handful
+            of tokens in time order from which the LM can read the video's
+            course. ``True`` or ``'mean'``: the mean of the (normalised)
+            tokens that cover the step (:func:`step_means`; Video-ChatGPT's
+            temporal features, frame features pooled over space, Maaz et
+            al. 2024; on the demo data level with the MLP on every token
+            alone, docs/LANGUAGE_MODELS.md). ``'max'``: their maximum over
+            the step's tubelets (:func:`step_maxima`), the frame feature
+            the action head reads, which keeps a small object's action. A
+            caption's segment takes the step tokens it overlaps too;
+            cutting to fit the context keeps them whole. Not with
+            ``projector='resampler'``.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
@@ -225,7 +229,7 @@ class LLMHead(BaseHead):
                  resampler: Optional[dict] = None,
                  video_norm: Optional[str] = None,
                  video_attention: str = 'causal',
-                 step_tokens: bool = False,
+                 step_tokens=False,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
                  max_video_tokens: Optional[int] = None,
@@ -260,7 +264,12 @@ class LLMHead(BaseHead):
             raise ValueError('step_tokens=True reads every token of a step; '
                              "projector='resampler' already reads each "
                              'clip into its own tokens: use one of them')
-        self.step_tokens = bool(step_tokens)
+        if step_tokens not in STEP_TOKENS:
+            raise ValueError(f'step_tokens={step_tokens!r} must be one of '
+                             f'{STEP_TOKENS}')
+        self.step_reduce = 'mean' if step_tokens is True else \
+            step_tokens or None
+        self.step_tokens = self.step_reduce is not None
         if segments not in SEGMENTS:
             raise ValueError(f'segments={segments!r} must be one of '
                              f'{SEGMENTS}')
@@ -326,8 +335,9 @@ class LLMHead(BaseHead):
             self.resampler_norm = nn.LayerNorm(in_channels)
 
     def set_llm_trainable(self, flag: bool) -> None:
-        """Switch the LM's LoRA factors on or off (``LLMStageHook``)."""
-        self.llm.set_lora_trainable(flag)
+        """Switch what the LM trains on or off (``LLMStageHook``): its
+        LoRA factors, and its base weights with ``llm.freeze=False``."""
+        self.llm.set_trainable(flag)
 
     # ------------------------------------------------------------------
     # video tokens
@@ -345,9 +355,11 @@ class LLMHead(BaseHead):
             memory = self.video_norm(memory.flatten(0, 1)).view_as(memory)
         num_steps = feats.num_clips * feats.grid[0]
         if self.step_tokens:
-            means, mean_steps = step_means(memory, bias, steps, num_steps)
-            memory = torch.cat([memory, means], 1)
-            steps = torch.cat([steps, mean_steps], 1)
+            extra, extra_steps = step_means(
+                memory, bias, steps, num_steps) if self.step_reduce == \
+                'mean' else step_maxima(memory, feats)
+            memory = torch.cat([memory, extra], 1)
+            steps = torch.cat([steps, extra_steps], 1)
         if self.time_embed is not None:
             times = time_features(steps, num_steps, self.time_freqs)
             memory = memory + self.time_embed(times.to(memory.dtype))

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from hvlm.structures import VideoFeatures
+from hvlm.structures.merge_info import unmerge
 
 
 def video_memory(feats: VideoFeatures) -> Tuple[Tensor, Tensor, Tensor]:
@@ -95,6 +96,35 @@ def step_means(memory: Tensor, bias: Tensor, steps: Tensor,
     tokens = tokens / weight.sum(1).clamp_min(1e-6)[..., None]
     span = s[:, None].expand(num_steps, 2)
     return tokens, span.expand(memory.shape[0], num_steps, 2)
+
+
+def step_maxima(memory: Tensor, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
+    """One token per time step of each video: the channel-wise maximum over
+    the tubelets of the step, the tokens spread back onto the tubelet grid
+    first (each tubelet takes the token it was merged into). The frame
+    feature that :class:`ActionDetectionHead` reads with
+    ``spatial_pool='max'``: a small object's tubelets keep what they say
+    where a mean over the frame would dilute it.
+
+    Args:
+        memory (Tensor): ``[V, nc*N, C]`` tokens (:func:`video_memory`,
+            possibly normalised).
+        feats (VideoFeatures): Where they came from (its ``index``, ``grid``,
+            ``num_clips``).
+
+    Returns:
+        tuple: ``[V, nc*T0, C]`` the step tokens and ``[V, nc*T0, 2]``
+        their steps (``[s, s]``).
+    """
+    V, _, C = memory.shape
+    B, N = feats.index.shape[0], feats.tokens.shape[1]
+    T0, H0, W0 = feats.grid
+    grid = unmerge(memory.reshape(B, N, C), feats.index)  # [B, T0*H0*W0, C]
+    tokens = grid.reshape(B, T0, H0 * W0, C).amax(2)  # [B, T0, C]
+    num_steps = feats.num_clips * T0
+    s = torch.arange(num_steps, device=memory.device)
+    span = s[:, None].expand(num_steps, 2)
+    return tokens.reshape(V, num_steps, C), span.expand(V, num_steps, 2)
 
 
 def step_times(feats: VideoFeatures,

@@ -236,6 +236,25 @@ class HFCausalLM(BaseModule):
             p.requires_grad_(flag)
         self.train(self.training)
 
+    def set_trainable(self, flag: bool) -> None:
+        """Switch on or off what this LM trains: the LoRA factors of
+        ``train_domains``, and with ``freeze=False`` every base weight too
+        (the training stages: projector first, then the LM). A frozen LM
+        (``freeze=True``) keeps its base weights frozen either way."""
+        if not self.freeze:
+            for name, p in self.model.named_parameters():
+                if 'lora_' not in name:
+                    p.requires_grad_(flag)
+        self.set_lora_trainable(flag)
+        self.train(self.training)
+
+    @property
+    def trained_part(self) -> str:
+        """What :meth:`set_trainable` switches, in words (for logs)."""
+        if not self.freeze:
+            return 'the whole LM' + (' and its LoRA' if self.adapter else '')
+        return "the LM's LoRA" if self.adapter else 'nothing (frozen LM)'
+
     def train(self, mode: bool = True) -> 'HFCausalLM':
         self.training = mode
         set_train_mode_by_grad(self.model, mode)

@@ -196,8 +196,9 @@ class SceneLLM(STTran):
             adapter is None else adapter.train_domains[0]
 
     def set_llm_trainable(self, flag: bool) -> None:
-        """Switch the LM's LoRA factors on or off (``LLMStageHook``)."""
-        self.llm.set_lora_trainable(flag)
+        """Switch what the LM trains on or off (``LLMStageHook``): its
+        LoRA factors, and its base weights with ``llm.freeze=False``."""
+        self.llm.set_trainable(flag)
 
     # ------------------------------------------------------------------
     def _read_with_llm(self, tokens: Tensor, g: Dict) -> Tensor:

@@ -211,6 +211,72 @@ def test_inside_multi_task_head_with_lora_stages(lm_dir):
     assert 'pred_segments' in out[0] and len(out[0].pred_qa) == 2
 
 
+@pytest.mark.parametrize('lora', [False, True])
+def test_whole_lm_stages_follow_the_full_config(lm_dir, lora):
+    """``configs/llm/llm_sports_stage2_full.py`` (``llm.freeze=False``, no
+    LoRA; also with LoRA beside it): every LM weight is in the optimizer at
+    ``llm_lr``; ``LLMStageHook`` freezes all of them (and the LoRA factors)
+    for ``freeze_llm_epochs`` while the projector learns, then trains them;
+    a frozen LM (``freeze=True``) keeps its base frozen in both stages."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+
+    from hvlm.engine.hooks import LLMStageHook
+    cfg = Config.fromfile('configs/llm/llm_sports_stage2_full.py')
+    cfg.optim_wrapper.paramwise_cfg.custom_keys['.llm.model.'] = dict(
+        lr_mult=0.1)  # a rate of its own, so that a wrong one would show
+    heads = cfg.model.head.heads
+    heads.language.update(in_channels=C, generation=dict(max_new_tokens=2))
+    heads.language.llm.pretrained = lm_dir
+    heads.action_detection.update(in_channels=C, num_classes=3)
+    if lora:
+        heads.language.llm.lora = dict(
+            domains=('sports', ), target_modules=('q_proj', 'v_proj'),
+            rank=2)
+    head = HEADS.build(cfg.model.head)
+    language = head.heads['language']
+    assert cfg.custom_hooks == [dict(type='LLMStageHook')]
+    assert language.freeze_llm_epochs == cfg.freeze_llm_epochs == 1
+    optim = build_optim_wrapper(head, cfg.optim_wrapper)
+    held = {id(p): g['lr'] for g in optim.optimizer.param_groups
+            for p in g['params']}
+    base = [p for n, p in language.llm.named_parameters()
+            if 'lora_' not in n]
+    factors = [p for n, p in language.llm.named_parameters()
+               if 'lora_' in n]
+    assert bool(factors) == lora
+    assert all(held[id(p)] == pytest.approx(0.1 * cfg.lr) for p in base)
+    assert held[id(language.projector[0].weight)] == pytest.approx(cfg.lr)
+
+    hook = LLMStageHook()
+    s = [sample(QA, domain='sports'), sample(QA[:1], domain='sports')]
+    for x in s:
+        x.gt_frame_labels = torch.zeros(4, dtype=torch.long)
+    for epoch, trains in ((0, False), (1, True)):
+        head.train()
+        hook.before_train_epoch(SimpleNamespace(model=head, epoch=epoch))
+        head.zero_grad()
+        losses = head.loss(feats(), s)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        for p in base + factors:
+            assert p.requires_grad is trains
+            assert (p.grad is not None) is trains
+        assert language.llm.model.training is trains
+        assert language.projector[0].weight.grad is not None
+    # a frozen LM: its LoRA trains in stage 2, its base never
+    frozen = build(lm_dir, llm=dict(
+        type='HFCausalLM', pretrained=lm_dir, lora=dict(
+            domains=('sports', ), target_modules=('q_proj', ), rank=2)))
+    frozen.set_llm_trainable(True)
+    assert all(p.requires_grad is ('lora_' in n)
+               for n, p in frozen.llm.named_parameters())
+    assert frozen.llm.trained_part == "the LM's LoRA"
+    assert language.llm.trained_part == 'the whole LM' + (
+        ' and its LoRA' if lora else '')
+
+
 def test_vocab_projector_mixes_word_embeddings(lm_dir):
     """``projector='vocab'``: each video token is a softmax mixture of the
     LM's input embeddings, scored against the MLP's output (computed here
@@ -467,6 +533,41 @@ def test_step_tokens_are_size_weighted_means_of_each_step(lm_dir):
     assert head.projector.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match='step_tokens'):
         build(lm_dir, step_tokens=True, projector='resampler')
+
+
+def test_max_step_tokens_are_each_steps_maximum_over_its_tubelets(lm_dir):
+    """``step_tokens='max'``: one token per time step, the channel-wise
+    maximum over the step's tubelets, each tubelet taking the token it was
+    merged into (computed here with loops); the video tokens before them
+    are unchanged, and the steps they span are their own."""
+    head = build(lm_dir, step_tokens='max', time_freqs=0, projector='linear')
+    seen = []
+    head.projector.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach()))
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randn(4, 4, C, generator=g)
+    # per clip: tubelets 0-2 are step 0, 3-5 step 1; a different merge in
+    # each clip, so that a wrong clip or video would show
+    index = torch.tensor([[0, 1, 2, 0, 3, 3], [1, 1, 0, 2, 3, 2],
+                          [0, 0, 0, 1, 2, 3], [3, 2, 1, 0, 0, 0]])
+    f = VideoFeatures(tokens, torch.ones(4, 4), index, (2, 1, 3), 2, 4, 2)
+    video, spans = head._video(f)
+    x = seen[-1]
+    assert x.shape == (2, 8 + 4, C) and video.shape[1] == 12
+    torch.testing.assert_close(x[:, :8], tokens.reshape(2, 8, C))
+    for v in range(2):
+        for clip in range(2):
+            b = 2 * v + clip
+            for t in range(2):
+                members = index[b, 3 * t:3 * t + 3]
+                expected = torch.stack([tokens[b, m] for m in members])
+                torch.testing.assert_close(x[v, 8 + 2 * clip + t],
+                                           expected.max(0).values)
+    assert spans[1, 8:].tolist() == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    head.loss(f, [sample(QA), sample(QA[:1])])['loss_answer'].backward()
+    assert head.projector.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="step_tokens='min'"):
+        build(lm_dir, step_tokens='min')
 
 
 def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
