@@ -17,9 +17,9 @@ class LLMStageHook(Hook):
     adapting the LM to that noise would waste its LoRA (or its weights).
     So the projector learns alone first (LLaVA's stage 1), then the LM
     joins it (stage 2), usually with its own learning rate (``llm_lr`` in
-    ``configs/llm/``, through ``paramwise_cfg.custom_keys``). The stage is read from
-    ``runner.epoch`` before each epoch, so a resumed run is in the right
-    stage without saved state.
+    ``configs/llm/``, through ``paramwise_cfg.custom_keys``). The stage is
+    read from ``runner.epoch`` before each epoch, so a resumed run is in
+    the right stage without saved state.
 
     The switch changes ``requires_grad``. Under DDP, parameters that do not
     require a gradient when the wrapper is built are never synchronised:

@@ -98,7 +98,8 @@ def step_means(memory: Tensor, bias: Tensor, steps: Tensor,
     return tokens, span.expand(memory.shape[0], num_steps, 2)
 
 
-def step_maxima(memory: Tensor, feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
+def step_maxima(memory: Tensor,
+                feats: VideoFeatures) -> Tuple[Tensor, Tensor]:
     """One token per time step of each video: the channel-wise maximum over
     the tubelets of the step, the tokens spread back onto the tubelet grid
     first (each tubelet takes the token it was merged into). The frame
