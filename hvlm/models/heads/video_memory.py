@@ -1,11 +1,11 @@
 """Video tokens as a memory that text heads attend to."""
+from dataclasses import replace
 from typing import Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from hvlm.structures import VideoFeatures
-from hvlm.structures.merge_info import unmerge
 
 
 def video_memory(feats: VideoFeatures) -> Tuple[Tensor, Tensor, Tensor]:
@@ -104,8 +104,9 @@ def step_maxima(memory: Tensor,
     the tubelets of the step, the tokens spread back onto the tubelet grid
     first (each tubelet takes the token it was merged into). The frame
     feature that :class:`ActionDetectionHead` reads with
-    ``spatial_pool='max'``: a small object's tubelets keep what they say
-    where a mean over the frame would dilute it.
+    ``spatial_pool='max'`` (:meth:`VideoFeatures.frame_features`), of
+    these tokens: a small object's tubelets keep what they say where a
+    mean over the frame would dilute it.
 
     Args:
         memory (Tensor): ``[V, nc*N, C]`` tokens (:func:`video_memory`,
@@ -118,11 +119,9 @@ def step_maxima(memory: Tensor,
         their steps (``[s, s]``).
     """
     V, _, C = memory.shape
-    B, N = feats.index.shape[0], feats.tokens.shape[1]
-    T0, H0, W0 = feats.grid
-    grid = unmerge(memory.reshape(B, N, C), feats.index)  # [B, T0*H0*W0, C]
-    tokens = grid.reshape(B, T0, H0 * W0, C).amax(2)  # [B, T0, C]
-    num_steps = feats.num_clips * T0
+    tokens = replace(feats, tokens=memory.reshape(
+        feats.tokens.shape[:2] + (C, ))).frame_features('max')  # [B, T0, C]
+    num_steps = feats.num_clips * feats.grid[0]
     s = torch.arange(num_steps, device=memory.device)
     span = s[:, None].expand(num_steps, 2)
     return tokens.reshape(V, num_steps, C), span.expand(V, num_steps, 2)
