@@ -11,8 +11,8 @@ from hvlm.structures import SampleList, VideoFeatures
 from ..language.generation import PREFIX_ATTENTION
 from ..text import TextTransformerLayer
 from .base_head import BaseHead, global_mean
-from .video_memory import (step_maxima, step_means, step_times,
-                           time_features, video_memory)
+from .video_memory import (step_labels, step_maxima, step_means,
+                           step_times, time_features, video_memory)
 
 TASKS = ('video_qa', 'video_captioning')
 OVERFLOW = ('truncate', 'error')
@@ -25,6 +25,7 @@ DEFAULT_PROMPTS = dict(
     video_captioning='caption from {start:.1f}s to {end:.1f}s:')
 VIDEO = '<video>'  # where a prompt template puts the video tokens
 DEFAULT_RESAMPLER = dict(num_queries=8, num_layers=1, num_heads=4)
+DEFAULT_STEP_LOSS = dict(num_classes=0, layer=-1, loss_weight=1.)
 DEFAULT_GENERATION = dict(strategy='greedy', max_new_tokens=16, num_beams=4,
                           temperature=1., top_k=0, top_p=1.,
                           length_penalty=1., use_cache=True, seed=0)
@@ -191,6 +192,22 @@ class LLMHead(BaseHead):
             caption's segment takes the step tokens it overlaps too;
             cutting to fit the context keeps them whole. Not with
             ``projector='resampler'``.
+        step_loss (dict, optional): Supervise the LM's states at the step
+            tokens with the video's frame labels (``gt_frame_labels``), as
+            temporal action localisation supervises each time step with its
+            class and where actions start (BSN, Lin et al. 2018): linear
+            layers on the states of layer ``layer`` (Hugging Face's
+            numbering: 0 the input embeddings, ``-1`` the last layer)
+            predict whether an action starts in the step
+            (:func:`step_labels`; binary cross-entropy, ``loss_step_start``)
+            and, with ``num_classes > 0``, the class of each of its frames
+            (cross-entropy, ``loss_step_cls``), both weighted by
+            ``loss_weight`` (``DEFAULT_STEP_LOSS``). The answer tokens read
+            the step tokens' states of the layers before the last: there
+            the starts of the actions are what an answer about their number
+            or order needs. Each video's steps count once (from its first
+            text that holds them); videos without frame labels add nothing.
+            Needs ``step_tokens``.
         resampler (dict, optional): ``num_queries``, ``num_layers``,
             ``num_heads`` of the ``'resampler'`` projector (defaults
             ``DEFAULT_RESAMPLER``).
@@ -230,6 +247,7 @@ class LLMHead(BaseHead):
                  video_norm: Optional[str] = None,
                  video_attention: str = 'causal',
                  step_tokens=False,
+                 step_loss: Optional[dict] = None,
                  prompts: Optional[Dict[str, str]] = None,
                  answer_prefix: str = ' ',
                  max_video_tokens: Optional[int] = None,
@@ -303,6 +321,11 @@ class LLMHead(BaseHead):
         self.encoder_grad_scale = float(encoder_grad_scale)
         self.llm = MODELS.build(llm)
         dims = self.llm.embed_dims
+        self.step_loss = self._check_step_loss(step_loss)
+        if self.step_loss is not None:
+            classes = self.step_loss['num_classes']
+            self.step_cls = nn.Linear(dims, classes) if classes else None
+            self.step_start = nn.Linear(dims, 1)
         self.projector = nn.Linear(in_channels, dims) \
             if projector == 'linear' else nn.Sequential(
                 nn.Linear(in_channels, dims), nn.GELU(), nn.Linear(
@@ -333,6 +356,28 @@ class LLMHead(BaseHead):
                 TextTransformerLayer(in_channels, resampler['num_heads'])
                 for _ in range(resampler['num_layers']))
             self.resampler_norm = nn.LayerNorm(in_channels)
+
+    def _check_step_loss(self, cfg: Optional[dict]) -> Optional[dict]:
+        if cfg is None:
+            return None
+        if not self.step_tokens:
+            raise ValueError(f'step_loss={cfg} supervises the step tokens; '
+                             "set step_tokens ('max' or 'mean') as well")
+        bad = sorted(set(cfg) - set(DEFAULT_STEP_LOSS))
+        if bad:
+            raise ValueError(f'step_loss has unknown keys {bad}; known: '
+                             f'{sorted(DEFAULT_STEP_LOSS)}')
+        cfg = dict(DEFAULT_STEP_LOSS, **cfg)
+        layers = self.llm.num_layers
+        if not isinstance(cfg['layer'], int) or not \
+                -layers <= cfg['layer'] <= layers:
+            raise ValueError(f"step_loss.layer={cfg['layer']!r} must be an "
+                             f'integer in [-{layers}, {layers}] ('
+                             f'{self.llm.pretrained} has {layers} layers)')
+        if not isinstance(cfg['num_classes'], int) or cfg['num_classes'] < 0:
+            raise ValueError(f"step_loss.num_classes={cfg['num_classes']!r}"
+                             ' must be a non-negative integer')
+        return cfg
 
     def set_llm_trainable(self, flag: bool) -> None:
         """Switch what the LM trains on or off (``LLMStageHook``): its
@@ -468,11 +513,12 @@ class LLMHead(BaseHead):
 
     def _sequences(self, feats: VideoFeatures, data_samples: SampleList,
                    items: List[Item], new_tokens: int
-                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Left-padded ``embeds [S, L, C]``, ``mask [S, L]``, ``labels
         [S, L]`` (the token each position must predict next, ``-100`` where
-        nothing is predicted: video, prompt and padding) and ``is_video
-        [S, L]`` (the video tokens' positions).
+        nothing is predicted: video, prompt and padding), ``is_video
+        [S, L]`` (the video tokens' positions) and ``step_at [S, L]`` (the
+        time step of each step token, ``-1`` elsewhere).
 
         ``new_tokens`` is room left for generation (0 in training, where
         the target is part of the sequence)."""
@@ -500,10 +546,10 @@ class LLMHead(BaseHead):
                 len(index),
                 len(before) + len(prompt) + len(target) + new_tokens, item,
                 len(kept)))]
-            index = torch.cat([index, kept])
-            rows.append((before, video[item.video, index], prompt, target))
+            rows.append((before, video[item.video, torch.cat([index, kept])],
+                         prompt, target, kept - first_step))
         L = max(len(b) + v.shape[0] + len(p) + len(t)
-                for b, v, p, t in rows)
+                for b, v, p, t, _ in rows)
         C = video.shape[-1]
         embeds = video.new_zeros(len(rows), L, C)
         mask = torch.zeros(len(rows), L, dtype=torch.long,
@@ -512,7 +558,9 @@ class LLMHead(BaseHead):
                             device=video.device)
         is_video = torch.zeros(len(rows), L, dtype=torch.bool,
                                device=video.device)
-        for r, (before, vid, prompt, target) in enumerate(rows):
+        step_at = torch.full((len(rows), L), -1, dtype=torch.long,
+                             device=video.device)
+        for r, (before, vid, prompt, target, kept) in enumerate(rows):
             ids = torch.tensor(before + prompt + target, dtype=torch.long,
                                device=video.device)
             text = lm.embed(ids).to(video.dtype)  # [B+P+T, C]
@@ -522,12 +570,14 @@ class LLMHead(BaseHead):
             mask[r, L - n:] = 1
             first = L - n + len(before)
             is_video[r, first:first + vid.shape[0]] = True
+            end = first + vid.shape[0]
+            step_at[r, end - len(kept):end] = kept
             if target:
                 # position i predicts token i+1: the last prompt token
                 # predicts the first answer token, ..., the last answer
                 # token predicts the end token
                 labels[r, L - len(target) - 1:L - 1] = ids[-len(target):]
-        return embeds, mask, labels, is_video
+        return embeds, mask, labels, is_video, step_at
 
     def _room(self, num_video: int, num_text: int, item: Item,
               num_steps: int = 0) -> int:
@@ -566,13 +616,15 @@ class LLMHead(BaseHead):
             p.sum() for p in self.parameters() if p.requires_grad) * 0.
         losses = {}
         if items:
-            embeds, mask, labels, is_video = self._sequences(
+            embeds, mask, labels, is_video, step_at = self._sequences(
                 feats, data_samples, items, 0)
             ids = self._domains(items, data_samples)
-            logits, _ = self.llm(
+            out = self.llm(
                 embeds, mask, (mask.cumsum(-1) - 1).clamp_min(0),
                 domain_ids=None if ids is None else ids.to(embeds.device),
-                prefix=is_video, prefix_attention=self.video_attention)
+                prefix=is_video, prefix_attention=self.video_attention,
+                output_hidden_states=self.step_loss is not None)
+            logits = out[0]
             nll = nn.functional.cross_entropy(
                 logits.float().flatten(0, 1), labels.flatten(),
                 ignore_index=-100, reduction='none').view_as(labels)
@@ -589,6 +641,77 @@ class LLMHead(BaseHead):
                     self.loss_weight
             else:
                 losses[key] = global_mean(zero, 0) * self.loss_weight
+        if self.step_loss is not None:
+            states = out[2][self.step_loss['layer']] if items else None
+            losses.update(self._step_losses(
+                feats, data_samples, items, states,
+                step_at if items else None, zero))
+        return losses
+
+    def _step_losses(self, feats: VideoFeatures, data_samples: SampleList,
+                     items: List[Item], states: Optional[Tensor],
+                     step_at: Optional[Tensor],
+                     zero: Tensor) -> Dict[str, Tensor]:
+        """``loss_step_start`` (and ``loss_step_cls``) of ``step_loss``
+        on the LM's ``states [S, L, C]`` at the step tokens."""
+        weight = self.step_loss['loss_weight'] * self.loss_weight
+        frames = feats.num_clips * feats.num_frames
+        labels = []
+        for sample in data_samples:
+            gt = sample.get('gt_frame_labels')
+            if gt is None:
+                gt = torch.full((frames, ), -1, dtype=torch.long)
+            elif gt.numel() != frames:
+                raise ValueError(
+                    f'video {sample.metainfo.get("video_id", "?")!r} has '
+                    f'{gt.numel()} gt_frame_labels but the model sampled '
+                    f'{frames} frames (num_clips * clip_len)')
+            labels.append(torch.as_tensor(gt).reshape(-1))
+        labels = torch.stack(labels).to(zero.device)  # [V, nc*F]
+        classes = self.step_loss['num_classes']
+        if self.step_cls is not None and bool((labels >= classes).any()):
+            raise ValueError(
+                f'gt_frame_labels contain class {int(labels.max())} but '
+                f'step_loss.num_classes={classes}; raise it to at least '
+                "the size of the dataset's class vocabulary")
+        frame_labels, starts = step_labels(feats, labels)
+        annotated = (labels >= 0).any(1)  # [V]
+        # each (video, step) once, from the first text that holds it
+        rows, where, videos, steps, seen = [], [], [], [], set()
+        for r, item in enumerate(items):
+            if not bool(annotated[item.video]):
+                continue
+            for p in (step_at[r] >= 0).nonzero()[:, 0].tolist():
+                key = (item.video, int(step_at[r, p]))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(r)
+                    where.append(p)
+                    videos.append(key[0])
+                    steps.append(key[1])
+        losses = {}
+        if rows:
+            h = states[rows, where]  # [N, C]
+            start = self.step_start(h.to(self.step_start.weight.dtype))
+            total = nn.functional.binary_cross_entropy_with_logits(
+                start[:, 0].float(), starts[videos, steps].float(),
+                reduction='sum')
+            losses['loss_step_start'] = global_mean(
+                total + zero, len(rows)) * weight
+        else:
+            losses['loss_step_start'] = global_mean(zero, 0) * weight
+        if self.step_cls is not None:
+            if rows:
+                target = frame_labels[videos, steps]  # [N, tp]
+                logits = self.step_cls(h.to(self.step_cls.weight.dtype))
+                total = nn.functional.cross_entropy(
+                    logits.float()[:, None].expand(
+                        -1, target.shape[1], -1).flatten(0, 1),
+                    target.flatten(), ignore_index=-1, reduction='sum')
+                losses['loss_step_cls'] = global_mean(
+                    total + zero, (target >= 0).sum()) * weight
+            else:
+                losses['loss_step_cls'] = global_mean(zero, 0) * weight
         return losses
 
     @torch.no_grad()
@@ -596,7 +719,7 @@ class LLMHead(BaseHead):
                  items: List[Item]) -> List[str]:
         """The text the LM writes for each item."""
         cfg = self.generation
-        embeds, mask, _, is_video = self._sequences(
+        embeds, mask, _, is_video, _ = self._sequences(
             feats, data_samples, items, cfg['max_new_tokens'])
         ids = self._domains(items, data_samples)
         out = self.llm.generate(

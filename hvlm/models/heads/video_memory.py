@@ -151,3 +151,39 @@ def step_times(feats: VideoFeatures,
     start = times[(offset + first).reshape(-1)]  # [nc*T0]
     end = times[(offset + last).reshape(-1)] + gap  # [nc*T0]
     return torch.stack([start, end], dim=-1).float()  # [nc*T0, 2]
+
+
+def step_labels(feats: VideoFeatures,
+                frame_labels: Tensor) -> Tuple[Tensor, Tensor]:
+    """The action labels of each time step's frames and whether an action
+    starts in the step, from per-frame labels.
+
+    Args:
+        feats (VideoFeatures): The video's layout (``num_clips``,
+            ``num_frames``, ``temporal_patch``, ``grid``).
+        frame_labels (Tensor): ``[V, nc*F]`` class of each sampled frame,
+            clip-major (``gt_frame_labels``), ``-1`` unlabelled.
+
+    Returns:
+        tuple: ``[V, nc*T0, tp]`` the labels of the frames of each step
+        (frames ``t*tp .. (t+1)*tp - 1`` of its clip; ``-1`` past the
+        clip's last frame) and ``[V, nc*T0]`` bool, True where one of the
+        step's frames is labelled and differs from the sampled frame
+        before it (the first frame of the video included): the starts of
+        the runs of equal labels, one per action of the sampled video.
+    """
+    nc, nf, tp = feats.num_clips, feats.num_frames, feats.temporal_patch
+    T0 = feats.grid[0]
+    V = frame_labels.shape[0]
+    if frame_labels.shape[1] != nc * nf:
+        raise ValueError(f'frame labels of {frame_labels.shape[1]} frames, '
+                         f'expected num_clips * num_frames = {nc}*{nf}')
+    before = torch.cat([frame_labels.new_full((V, 1), -1),
+                        frame_labels[:, :-1]], 1)
+    start = (frame_labels >= 0) & (frame_labels != before)  # [V, nc*F]
+    pad = T0 * tp - nf  # >= 0: the last step may reach past the clip
+    pad_frames = torch.nn.functional.pad
+    labels = pad_frames(frame_labels.view(V, nc, nf), (0, pad), value=-1)
+    start = pad_frames(start.view(V, nc, nf), (0, pad))
+    return (labels.reshape(V, nc * T0, tp),
+            start.reshape(V, nc * T0, tp).any(-1))

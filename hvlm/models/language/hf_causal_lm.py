@@ -129,6 +129,7 @@ class HFCausalLM(BaseModule):
         self.model = load_causal_lm(pretrained, self.dtype)
         cfg = self.model.config
         self.embed_dims = int(cfg.get_text_config().hidden_size)
+        self.num_layers = int(cfg.get_text_config().num_hidden_layers)
         self.context_length = next(
             (int(getattr(cfg, k)) for k in CONTEXT_KEYS
              if getattr(cfg, k, None)), None)
@@ -317,7 +318,8 @@ class HFCausalLM(BaseModule):
                 use_cache: bool = False,
                 domain_ids: Optional[Tensor] = None,
                 prefix: Optional[Tensor] = None,
-                prefix_attention: str = 'causal'):
+                prefix_attention: str = 'causal',
+                output_hidden_states: bool = False):
         """``inputs_embeds [B, L, C]`` (left-padded: ``attention_mask
         [B, L']`` is 0 on padding; ``L' > L`` with a cache) -> logits
         ``[B, L, V]`` and the cache (``None`` without ``use_cache``).
@@ -326,7 +328,12 @@ class HFCausalLM(BaseModule):
         tokens (the video's) that attend among themselves as
         ``prefix_attention`` says (:func:`prefix_attention_mask`:
         ``'causal'``, ``'bidirectional'`` or ``'self'``); the others
-        attend causally."""
+        attend causally.
+
+        With ``output_hidden_states`` a third element: the states of every
+        layer, ``num_layers + 1`` tensors ``[B, L, C]`` (the input
+        embeddings first, the last after the final norm, as Hugging Face
+        returns them)."""
         self._select(domain_ids)
         queries = inputs_embeds.shape[1]
         if prefix is not None and prefix_attention != 'causal' and bool(
@@ -345,8 +352,12 @@ class HFCausalLM(BaseModule):
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
             **{key: past_key_values})
-        return out.logits, (getattr(out, key) if use_cache else None)
+        cache = getattr(out, key) if use_cache else None
+        if output_hidden_states:
+            return out.logits, cache, out.hidden_states
+        return out.logits, cache
 
     def hidden_states(self,
                       inputs_embeds: Tensor,

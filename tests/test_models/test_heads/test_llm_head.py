@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import hvlm.models  # noqa: F401
 from hvlm.models.heads import keep_evenly
-from hvlm.models.heads.video_memory import time_features
+from hvlm.models.heads.video_memory import step_labels, time_features
 from hvlm.registry import HEADS
 from hvlm.structures import VideoDataSample, VideoFeatures
 from tests.hf_causal_lms import save_tiny_lm
@@ -57,7 +57,7 @@ def test_loss_covers_exactly_the_answer_tokens(lm_dir):
     samples = [sample(QA), sample(QA[:1])]
     f = feats()
     items = head._items(samples, training=True)
-    embeds, mask, labels, _ = head._sequences(f, samples, items, 0)
+    embeds, mask, labels, _, _ = head._sequences(f, samples, items, 0)
     lm = head.llm
     video = head(f)  # [V, M, C_lm]
     nll, count = 0., 0
@@ -166,7 +166,7 @@ def test_too_long_for_the_context(lm_dir):
     s = [sample(QA[:1]), sample(QA[:1])]
     head = build(lm_dir, tasks=('video_qa', ))
     items = head._items(s, training=True)
-    embeds, mask, labels, _ = head._sequences(f, s, items, 0)
+    embeds, mask, labels, _, _ = head._sequences(f, s, items, 0)
     assert embeds.shape[1] == 64 and bool(mask.all())
     text = len(head.llm.encode(items[0].prompt)) + len(
         head.llm.encode(' ' + items[0].target)) + 1
@@ -570,6 +570,121 @@ def test_max_step_tokens_are_each_steps_maximum_over_its_tubelets(lm_dir):
         build(lm_dir, step_tokens='min')
 
 
+def test_step_labels_follow_the_frames_of_each_step():
+    """Each step's frames (the last step of a 3-frame clip reaches past
+    it: -1) and whether a labelled frame in it differs from the sampled
+    frame before it, checked by loops over random labels."""
+    g = torch.Generator().manual_seed(0)
+    f = VideoFeatures(torch.zeros(6, 4, C), torch.ones(6, 4),
+                      torch.zeros(6, 6, dtype=torch.long), (2, 1, 3), 2, 3,
+                      3)
+    frames = torch.randint(-1, 3, (2, 9), generator=g)
+    labels, starts = step_labels(f, frames)
+    assert labels.shape == (2, 6, 2) and starts.shape == (2, 6)
+    for v in range(2):
+        for clip in range(3):
+            for t in range(2):
+                step = 2 * clip + t
+                expected, start = [], False
+                for k in range(2):
+                    frame = 2 * t + k
+                    if frame >= 3:
+                        expected.append(-1)
+                        continue
+                    i = 3 * clip + frame
+                    label = int(frames[v, i])
+                    expected.append(label)
+                    before = int(frames[v, i - 1]) if i else -1
+                    start |= label >= 0 and label != before
+                assert labels[v, step].tolist() == expected
+                assert bool(starts[v, step]) == start
+    with pytest.raises(ValueError, match='frame labels of 8 frames'):
+        step_labels(f, frames[:, :8])
+
+
+def test_step_loss_reads_the_lm_states_at_the_step_tokens(lm_dir):
+    """``step_loss``: the states of layer ``layer`` at each video's step
+    tokens (from its first question's sequence, run here alone) give the
+    start and class losses; a video without frame labels adds nothing;
+    the layer after ``layer`` gets no gradient from them."""
+    head = build(lm_dir, tasks=('video_qa', ), step_tokens='max',
+                 llm=dict(type='HFCausalLM', pretrained=lm_dir,
+                          freeze=False),
+                 step_loss=dict(num_classes=4, layer=1, loss_weight=0.5))
+    g = torch.Generator().manual_seed(2)
+    # 3 videos of 2 clips of 3 frames; steps: frames 0-1 and 2 of a clip
+    f = VideoFeatures(torch.randn(6, 4, C, generator=g), torch.ones(6, 4),
+                      torch.tensor([[0, 1, 2, 0, 3, 3]] * 6), (2, 1, 3),
+                      2, 3, 2)
+    samples = [sample(QA), sample(QA[:1]), sample(QA[1:])]
+    samples[0].gt_frame_labels = torch.tensor([3, 3, 1, 1, 2, 2])
+    samples[1].gt_frame_labels = torch.tensor([-1, -1, 0, 0, 0, -1])
+    starts = torch.tensor([[1., 1., 1., 0.], [0., 1., 0., 0.]])
+    frame_labels = torch.tensor([[[3, 3], [1, -1], [1, 2], [2, -1]],
+                                 [[-1, -1], [0, -1], [0, 0], [-1, -1]]])
+    losses = head.loss(f, samples)
+    video = head(f)  # [V, 8 + 4, C_lm]
+    lm = head.llm
+    bce, ce, count = 0., 0., 0
+    for v in range(2):
+        ids = lm.encode(samples[v].gt_qa[0]['question'].join(
+            ['question: ', ' answer:']))
+        seq = torch.cat([video[v], lm.embed(torch.tensor(ids))])[None]
+        states = lm(seq, torch.ones(1, seq.shape[1], dtype=torch.long),
+                    output_hidden_states=True)[2][1][0, 8:12]
+        bce = bce + F.binary_cross_entropy_with_logits(
+            head.step_start(states)[:, 0], starts[v], reduction='sum')
+        logits = head.step_cls(states)
+        for step in range(4):
+            for label in frame_labels[v, step].tolist():
+                if label >= 0:
+                    ce = ce + F.cross_entropy(logits[step],
+                                              torch.tensor(label))
+                    count += 1
+    torch.testing.assert_close(losses['loss_step_start'], 0.5 * bce / 8,
+                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(losses['loss_step_cls'], 0.5 * ce / count,
+                               atol=1e-4, rtol=0)
+    head.zero_grad()
+    (losses['loss_step_start'] + losses['loss_step_cls']).backward()
+    grads = {n: p.grad for n, p in head.named_parameters()}
+    assert grads['projector.0.weight'].abs().sum() > 0
+    assert grads['step_start.weight'].abs().sum() > 0
+    assert any(g is not None and g.abs().sum() > 0
+               for n, g in grads.items() if '.layers.0.' in n)
+    assert all(g is None or g.abs().sum() == 0
+               for n, g in grads.items() if '.layers.1.' in n)
+    # no frame labels in the batch: zero losses that still have a graph
+    empty = head.loss(f, [sample(QA), sample(QA[:1]), sample(QA[1:])])
+    assert empty['loss_step_start'].item() == 0
+    assert empty['loss_step_cls'].requires_grad
+
+
+def test_step_loss_checks_its_config_and_labels(lm_dir):
+    with pytest.raises(ValueError, match='set step_tokens'):
+        build(lm_dir, step_loss=dict())
+    with pytest.raises(ValueError, match=r"unknown keys \['weight'\]"):
+        build(lm_dir, step_tokens='max', step_loss=dict(weight=1.))
+    with pytest.raises(ValueError, match=r'step_loss.layer=3 .*2 layers'):
+        build(lm_dir, step_tokens='max', step_loss=dict(layer=3))
+    head = build(lm_dir, tasks=('video_qa', ), step_tokens='max',
+                 step_loss=dict(num_classes=2))
+    s = sample(QA)
+    s.gt_frame_labels = torch.tensor([0, 1, 2, 1])
+    with pytest.raises(ValueError, match='step_loss.num_classes=2'):
+        head.loss(feats(1), [s])
+    s.gt_frame_labels = torch.tensor([0, 1, 1])
+    with pytest.raises(ValueError, match='3 gt_frame_labels'):
+        head.loss(feats(1), [s])
+    # starts only (num_classes=0): no class layer and no class loss
+    head = build(lm_dir, tasks=('video_qa', ), step_tokens='max',
+                 step_loss=dict())
+    s.gt_frame_labels = torch.tensor([0, 1, 1, 1])
+    assert head.step_cls is None
+    assert set(head.loss(feats(1), [s])) == {'loss_answer',
+                                             'loss_step_start'}
+
+
 def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
     """Too long for the context with ``step_tokens``: the step tokens stay,
     the other video tokens are cut evenly to what is left."""
@@ -577,7 +692,7 @@ def test_step_tokens_are_kept_whole_when_cutting_to_fit(lm_dir):
     s = [sample(QA[:1]), sample(QA[:1])]
     head = build(lm_dir, tasks=('video_qa', ), step_tokens=True)
     items = head._items(s, training=True)
-    embeds, mask, _, _ = head._sequences(f, s, items, 0)
+    embeds, mask, _, _, _ = head._sequences(f, s, items, 0)
     assert embeds.shape[1] == 64 and bool(mask.all())
     text = len(head.llm.encode(items[0].prompt)) + len(
         head.llm.encode(' ' + items[0].target)) + 1
@@ -614,7 +729,7 @@ def test_video_placed_where_the_prompt_says(lm_dir):
     samples = [sample(QA), sample(QA[:1])]
     f = feats()
     items = head._items(samples, training=True)
-    embeds, mask, labels, _ = head._sequences(f, samples, items, 0)
+    embeds, mask, labels, _, _ = head._sequences(f, samples, items, 0)
     lm = head.llm
     video = head(f)
     nll, count = 0., 0
@@ -653,7 +768,8 @@ def test_video_attention_flags_the_video_tokens(lm_dir, mode):
     samples = [sample(QA), sample(QA[:1])]
     f = feats()
     items = head._items(samples, training=True)
-    embeds, mask, labels, is_video = head._sequences(f, samples, items, 0)
+    embeds, mask, labels, is_video, _ = head._sequences(
+        f, samples, items, 0)
     lm, M = head.llm, f.tokens.shape[1]
     nll, count = 0., 0
     for r, item in enumerate(items):
