@@ -1,7 +1,8 @@
 # The LLM head on the sports domain with the whole LM trained (LLaVA's
 # stage 2 trains all of the LM's weights, not LoRA): the projector learns
 # alone for freeze_llm_epochs epochs, then every weight of the LM joins
-# it at llm_lr; step tokens ('max') give the LM the video's course. On the
+# it at llm_lr; step tokens ('max') give the LM the video's course, and
+# its states there learn the frames' actions (step_loss). On the
 # demo data this answers the last action of a video as the fixed-vocabulary
 # heads do, where LoRA alone underfits the questions (docs/
 # LANGUAGE_MODELS.md, "How the video tokens are read").
@@ -23,7 +24,11 @@ model = dict(
                 # one token per time step, each step's maximum over its
                 # tubelets (the action head's frame feature): from these
                 # the LM reads the video's course (the last action, the count)
-                step_tokens='max'))))
+                step_tokens='max',
+                # the LM's first-layer states at the step tokens predict
+                # where actions start and each frame's class (as many
+                # classes as the action head)
+                step_loss=dict(num_classes=150, layer=1, loss_weight=0.5)))))
 
 # the LM's weights (names ...language.llm.model....) at llm_lr
 optim_wrapper = dict(

@@ -265,6 +265,10 @@ def test_whole_lm_stages_follow_the_full_config(lm_dir, lora):
             assert (p.grad is not None) is trains
         assert language.llm.model.training is trains
         assert language.projector[0].weight.grad is not None
+        # the config's step_loss: its layers learn in both stages
+        assert {'loss_language_step_start', 'loss_language_step_cls'} <= \
+            set(losses)
+        assert language.step_cls.weight.grad.abs().sum() > 0
     # a frozen LM: its LoRA trains in stage 2, its base never
     frozen = build(lm_dir, llm=dict(
         type='HFCausalLM', pretrained=lm_dir, lora=dict(
