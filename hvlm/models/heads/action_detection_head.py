@@ -1,5 +1,5 @@
 """Per-frame action classification, actionness and temporal segments."""
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -11,6 +11,35 @@ from hvlm.structures import SampleList
 from hvlm.structures import VideoFeatures
 from .base_head import BaseHead, global_mean
 from .temporal_decoding import decode_segments, temporal_smooth
+
+
+def gt_frame_labels(data_samples: SampleList, num_frames: int, device,
+                    num_classes: Optional[int] = None,
+                    name: str = 'num_classes') -> Tensor:
+    """The samples' ``gt_frame_labels`` stacked, ``LongTensor [B,
+    num_frames]``; a sample without them counts as all ``-1``. Fails naming
+    the video whose labels are not ``num_frames`` long, and, with
+    ``num_classes``, a class at or above it (``name``: the config key that
+    sets it)."""
+    labels = []
+    for sample in data_samples:
+        if 'gt_frame_labels' not in sample:
+            labels.append(torch.full((num_frames, ), -1, dtype=torch.long))
+            continue
+        gt = sample.gt_frame_labels
+        if gt.numel() != num_frames:
+            raise ValueError(
+                f'video {sample.metainfo.get("video_id", "?")!r} has '
+                f'{gt.numel()} gt_frame_labels but the model produced '
+                f'{num_frames} frames (num_clips * clip_len)')
+        labels.append(gt.reshape(-1))
+    labels = torch.stack(labels).to(device)  # [B, num_frames]
+    if num_classes is not None and bool((labels >= num_classes).any()):
+        raise ValueError(
+            f'gt_frame_labels contain class {int(labels.max())} but '
+            f'{name}={num_classes}; raise {name} to at least the size of '
+            "the dataset's class vocabulary")
+    return labels
 
 
 @HEADS.register_module()
@@ -140,31 +169,6 @@ class ActionDetectionHead(BaseHead):
     def forward(self, feats: VideoFeatures) -> Tensor:
         return self.frame_logits(feats)
 
-    def _gt_frame_labels(self, data_samples: SampleList,
-                         num_frames: int, device) -> Tensor:
-        """``LongTensor [B, num_frames]``; a sample without action
-        annotation counts as all ``-1``."""
-        labels = []
-        for sample in data_samples:
-            if 'gt_frame_labels' not in sample:
-                labels.append(torch.full((num_frames, ), -1, dtype=torch.long))
-                continue
-            gt = sample.gt_frame_labels
-            if gt.numel() != num_frames:
-                raise ValueError(
-                    f'video {sample.metainfo.get("video_id", "?")!r} has '
-                    f'{gt.numel()} gt_frame_labels but the model produced '
-                    f'{num_frames} frames (num_clips * clip_len)')
-            labels.append(gt)
-        labels = torch.stack(labels).to(device)  # [B, num_frames]
-        too_big = labels >= self.num_classes
-        if too_big.any():
-            raise ValueError(
-                f'gt_frame_labels contain class {int(labels.max())} but '
-                f'num_classes={self.num_classes}; raise num_classes to at '
-                'least the size of the dataset\'s class vocabulary')
-        return labels
-
     def loss_by_frame_logits(self, logits: Tensor,
                              labels: Tensor) -> Dict[str, Tensor]:
         """Cross-entropy over the frames whose label is not ``-1``.
@@ -200,8 +204,8 @@ class ActionDetectionHead(BaseHead):
     def loss(self, feats: VideoFeatures,
              data_samples: SampleList) -> Dict[str, Tensor]:
         logits = self.frame_logits(feats)  # [B, F, K]
-        labels = self._gt_frame_labels(data_samples, logits.shape[1],
-                                       logits.device)  # [B, F]
+        labels = gt_frame_labels(data_samples, logits.shape[1],
+                                 logits.device, self.num_classes)  # [B, F]
         losses = self.loss_by_frame_logits(logits, labels)
         annotated = torch.tensor(['gt_segments' in s for s in data_samples],
                                  device=logits.device)  # [B]

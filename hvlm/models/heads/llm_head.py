@@ -10,6 +10,7 @@ from hvlm.registry import HEADS, MODELS
 from hvlm.structures import SampleList, VideoFeatures
 from ..language.generation import PREFIX_ATTENTION
 from ..text import TextTransformerLayer
+from .action_detection_head import gt_frame_labels
 from .base_head import BaseHead, global_mean
 from .video_memory import (step_labels, step_maxima, step_means,
                            step_times, time_features, video_memory)
@@ -655,25 +656,10 @@ class LLMHead(BaseHead):
         """``loss_step_start`` (and ``loss_step_cls``) of ``step_loss``
         on the LM's ``states [S, L, C]`` at the step tokens."""
         weight = self.step_loss['loss_weight'] * self.loss_weight
-        frames = feats.num_clips * feats.num_frames
-        labels = []
-        for sample in data_samples:
-            gt = sample.get('gt_frame_labels')
-            if gt is None:
-                gt = torch.full((frames, ), -1, dtype=torch.long)
-            elif gt.numel() != frames:
-                raise ValueError(
-                    f'video {sample.metainfo.get("video_id", "?")!r} has '
-                    f'{gt.numel()} gt_frame_labels but the model sampled '
-                    f'{frames} frames (num_clips * clip_len)')
-            labels.append(torch.as_tensor(gt).reshape(-1))
-        labels = torch.stack(labels).to(zero.device)  # [V, nc*F]
         classes = self.step_loss['num_classes']
-        if self.step_cls is not None and bool((labels >= classes).any()):
-            raise ValueError(
-                f'gt_frame_labels contain class {int(labels.max())} but '
-                f'step_loss.num_classes={classes}; raise it to at least '
-                "the size of the dataset's class vocabulary")
+        labels = gt_frame_labels(
+            data_samples, feats.num_clips * feats.num_frames, zero.device,
+            classes or None, 'step_loss.num_classes')  # [V, nc*F]
         frame_labels, starts = step_labels(feats, labels)
         annotated = (labels >= 0).any(1)  # [V]
         # each (video, step) once, from the first text that holds it
@@ -681,8 +667,9 @@ class LLMHead(BaseHead):
         for r, item in enumerate(items):
             if not bool(annotated[item.video]):
                 continue
-            for p in (step_at[r] >= 0).nonzero()[:, 0].tolist():
-                key = (item.video, int(step_at[r, p]))
+            at = (step_at[r] >= 0).nonzero()[:, 0]
+            for p, step in zip(at.tolist(), step_at[r, at].tolist()):
+                key = (item.video, step)
                 if key not in seen:
                     seen.add(key)
                     rows.append(r)

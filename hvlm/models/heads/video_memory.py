@@ -3,6 +3,7 @@ from dataclasses import replace
 from typing import Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from hvlm.structures import VideoFeatures
@@ -182,8 +183,7 @@ def step_labels(feats: VideoFeatures,
                         frame_labels[:, :-1]], 1)
     start = (frame_labels >= 0) & (frame_labels != before)  # [V, nc*F]
     pad = T0 * tp - nf  # >= 0: the last step may reach past the clip
-    pad_frames = torch.nn.functional.pad
-    labels = pad_frames(frame_labels.view(V, nc, nf), (0, pad), value=-1)
-    start = pad_frames(start.view(V, nc, nf), (0, pad))
+    labels = F.pad(frame_labels.view(V, nc, nf), (0, pad), value=-1)
+    start = F.pad(start.view(V, nc, nf), (0, pad))
     return (labels.reshape(V, nc * T0, tp),
             start.reshape(V, nc * T0, tp).any(-1))
